@@ -1,0 +1,113 @@
+/**
+ * YAML/JSON text -> documents with positions. Keeps, for every field path, the line and
+ * column where it was written, so that any validator's `spec.http[1]...` path becomes
+ * `file:line:col`. JSON is parsed by the same YAML 1.2 parser (it is a subset).
+ */
+import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import { type FieldPath, formatPath, type Issue, type Severity } from './validation.ts';
+
+export interface Position {
+  readonly line: number;
+  readonly column: number;
+}
+
+export interface LocatedIssue extends Issue {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+export interface ParsedDocument {
+  /** 0-based index of the document in its file. */
+  readonly index: number;
+  readonly value: unknown;
+  /** Where the document starts. */
+  readonly start: Position;
+  /** Position of the nearest written ancestor of `path` (the key for a field, the item for a list entry). */
+  locate(path: FieldPath): Position;
+}
+
+export function locateIssue(file: string, doc: ParsedDocument, issue: Issue): LocatedIssue {
+  const pos = doc.locate(issue.path);
+  return { ...issue, file, line: pos.line, column: pos.column };
+}
+
+/** `reviews.yaml:14:9 spec.http[1].route[0].destination.port.number: 70000 is not a valid port (1-65535)` */
+export function formatIssue(i: LocatedIssue): string {
+  const where = i.path.length > 0 ? ` ${formatPath(i.path)}:` : '';
+  return `${i.file}:${i.line}:${i.column}${where} ${i.message}`;
+}
+
+function pathKey(path: FieldPath): string {
+  return path.map((s) => (typeof s === 'number' ? `#${s}` : `.${s}`)).join('');
+}
+
+export function parseYamlDocuments(
+  text: string,
+  file: string,
+): { documents: ParsedDocument[]; issues: LocatedIssue[] } {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  const documents: ParsedDocument[] = [];
+  const issues: LocatedIssue[] = [];
+  const at = (offset: number): Position => {
+    const p = lineCounter.linePos(offset);
+    return { line: p.line, column: p.col };
+  };
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((doc, index) => {
+    const problems = [
+      ...doc.errors.map((e) => ({ e, severity: 'error' as Severity })),
+      ...doc.warnings.map((e) => ({ e, severity: 'warning' as Severity })),
+    ];
+    for (const { e, severity } of problems) {
+      const pos = at(e.pos[0]);
+      const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      issues.push({
+        file,
+        path: [],
+        message: `YAML: ${message}`,
+        severity,
+        line: pos.line,
+        column: pos.column,
+      });
+    }
+    if (doc.errors.length > 0) return;
+    const contents = doc.contents as Node | null;
+    if (contents === null || contents === undefined) return; // empty document ("---" alone, or comments)
+    const positions = new Map<string, Position>();
+    const walk = (node: unknown, path: FieldPath): void => {
+      if (isMap(node)) {
+        for (const pair of node.items) {
+          if (!isPair(pair) || !isScalar(pair.key)) continue;
+          const key = String(pair.key.value);
+          const p = [...path, key];
+          if (pair.key.range) positions.set(pathKey(p), at(pair.key.range[0]));
+          walk(pair.value, p);
+        }
+      } else if (isSeq(node)) {
+        node.items.forEach((item, i) => {
+          const p = [...path, i];
+          const range = (item as Node | null)?.range;
+          if (range) positions.set(pathKey(p), at(range[0]));
+          walk(item, p);
+        });
+      }
+    };
+    walk(contents, []);
+    const start = contents.range ? at(contents.range[0]) : { line: 1, column: 1 };
+    documents.push({
+      index,
+      value: doc.toJS({ maxAliasCount: 100 }),
+      start,
+      locate(path: FieldPath): Position {
+        for (let n = path.length; n > 0; n--) {
+          const hit = positions.get(pathKey(path.slice(0, n)));
+          if (hit) return hit;
+        }
+        return start;
+      },
+    });
+  });
+  return { documents, issues };
+}
