@@ -21,7 +21,7 @@ export interface DecodedDocument {
   /** Set when the document is a valid Istio object. */
   readonly resource?: ConfigResource;
   /** Set for documents of kinds Mizzen does not read (e.g. a Deployment), which are skipped. */
-  readonly skipped?: { apiVersion: string; kind: string; name?: string };
+  readonly skipped?: { apiVersion: string; kind: string; name?: string; object: Record<string, unknown> };
   readonly issues: readonly LocatedIssue[];
 }
 
