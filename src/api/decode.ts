@@ -92,7 +92,8 @@ function decodeValue(
     return {
       skipped: {
         apiVersion: apiVersion as string,
-        kind: kind as string,
+        name: typeof name === 'string' ? name : undefined,
+        object: obj,
         name: typeof name === 'string' ? name : undefined,
       },
     };
