@@ -92,9 +92,8 @@ function decodeValue(
     return {
       skipped: {
         apiVersion: apiVersion as string,
-        name: typeof name === 'string' ? name : undefined,
+        kind: kind as string,
         object: obj,
-        name: typeof name === 'string' ? name : undefined,
       },
     };
   }
