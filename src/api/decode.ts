@@ -93,6 +93,7 @@ function decodeValue(
       skipped: {
         apiVersion: apiVersion as string,
         kind: kind as string,
+        name: typeof name === 'string' ? name : undefined,
         object: obj,
       },
     };
