@@ -4,6 +4,7 @@
  * issues at the given path and returns whether the value was good.
  */
 import { RE2 } from 're2-wasm';
+import { parseDuration } from '../../lib/duration.ts';
 import { type FieldPath, type Issues, show } from '../validation.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -180,4 +181,168 @@ export function ipFamily(ip: string): 0 | 4 | 6 {
     return (parts.length === 2 ? count <= 7 : count === 8) ? 6 : 0;
   }
   return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Istio's exact host, duration, exportTo and selector rules (pkg/config/validation): the webhook
+// accepts upper-case letters but no '_' in host labels, refuses all-digit top-level domains, and
+// allows a wildcard only in the first label ('*', '*foo' or '*-foo').
+// ---------------------------------------------------------------------------------------------
+
+const ISTIO_DNS_LABEL = /^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+const ISTIO_WILDCARD_LABEL = /^(?:\*|(?:\*|\*-)?[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?)$/;
+
+/** Istio's IsDNS1123Label: letters (either case), digits and '-', at most 63 characters. */
+export function isIstioDnsLabel(s: string): boolean {
+  return s.length <= 63 && ISTIO_DNS_LABEL.test(s);
+}
+
+function labelProblem(host: string, label: string): string {
+  return `${show(host)} is not a valid host name: label ${show(label)} must be 1-63 letters, digits or '-', not starting or ending with '-'${label.includes('*') ? " (a wildcard '*' may only start the first label)" : ''}`;
+}
+
+function dnsLabelsError(host: string, domain: string): string | undefined {
+  const labels = domain.split('.');
+  const tld = labels[labels.length - 1];
+  if (/^\d+$/.test(tld)) {
+    return `${show(host)} is not a valid host name: the top-level domain ${show(tld)} cannot be all digits`;
+  }
+  for (let i = 0; i < labels.length; i++) {
+    // A trailing dot ("istio.io.") is an unambiguous absolute name.
+    if (i === labels.length - 1 && labels[i] === '') return undefined;
+    if (!isIstioDnsLabel(labels[i])) return labelProblem(host, labels[i]);
+  }
+  return undefined;
+}
+
+function hostPreconditionError(host: string): string | undefined {
+  if (host.length === 0) return 'host must not be empty';
+  if (host.length > 255) return `host ${show(host)} is longer than 255 characters`;
+  return undefined;
+}
+
+/** Istio's ValidateWildcardDomain as a message (undefined when valid): `*`, `*.example.com`, `reviews`. */
+export function wildcardDomainError(host: string): string | undefined {
+  const pre = hostPreconditionError(host);
+  if (pre) return pre;
+  const dot = host.indexOf('.');
+  const first = dot < 0 ? host : host.slice(0, dot);
+  if (!ISTIO_WILDCARD_LABEL.test(first) || first.length > 63) return labelProblem(host, first);
+  return dot < 0 ? undefined : dnsLabelsError(host, host.slice(dot + 1));
+}
+
+/** Istio's ValidateFQDN as a message: DNS labels only, no wildcard. */
+export function fqdnError(host: string): string | undefined {
+  return hostPreconditionError(host) ?? dnsLabelsError(host, host);
+}
+
+export function isIpAddress(s: string): boolean {
+  return ipFamily(s) !== 0;
+}
+
+/**
+ * Durations in Istio's APIs must be at least 1ms (the CRD's rule for every Duration), and the
+ * fields Istio's webhook checks must also be whole milliseconds.
+ */
+export function validateMinDuration(
+  value: string,
+  path: FieldPath,
+  issues: Issues,
+  options: { msPrecision?: boolean } = {},
+): boolean {
+  const ms = parseDuration(value);
+  if (ms === undefined) return true; // the schema reported it
+  if (ms < 1) {
+    issues.error(path, `${show(value)} is too short: the duration must be at least 1ms`);
+    return false;
+  }
+  if ((options.msPrecision ?? true) && Math.abs(ms - Math.round(ms)) > 1e-9) {
+    issues.error(
+      path,
+      `${show(value)} is not a whole number of milliseconds; only millisecond precision is supported`,
+    );
+    return false;
+  }
+  return true;
+}
+
+/**
+ * `exportTo` of configuration kinds (VirtualService, DestinationRule, Gateway, Sidecar...) as
+ * Istio checks it: ".", "*" or namespace names; "~" only where `allowNone` (ServiceEntry);
+ * no duplicates ("." counts as the object's own namespace); "*" and "~" stand alone.
+ */
+export function validateConfigExportTo(
+  values: readonly string[],
+  namespace: string,
+  path: FieldPath,
+  issues: Issues,
+  options: { allowNone?: boolean } = {},
+): boolean {
+  let ok = true;
+  const seen = new Map<string, string>();
+  values.forEach((v, i) => {
+    const key = v === '.' ? namespace : v;
+    const earlier = seen.get(key);
+    if (earlier !== undefined) {
+      issues.error(
+        [...path, i],
+        earlier !== v
+          ? `duplicate exportTo value ${show(v)}: "." already stands for this namespace (${show(namespace)})`
+          : `duplicate exportTo value ${show(v)}`,
+      );
+      ok = false;
+      return;
+    }
+    if (v === '~' && !options.allowNone) {
+      issues.error([...path, i], 'exportTo "~" (visible to no one) is only allowed for ServiceEntry');
+      ok = false;
+      return;
+    }
+    if (v !== '.' && v !== '*' && v !== '~' && !isIstioDnsLabel(v)) {
+      issues.error(
+        [...path, i],
+        `${show(v)} is not a valid exportTo value: use ".", "*" or a namespace name`,
+      );
+      ok = false;
+      return;
+    }
+    seen.set(key, v);
+  });
+  if (values.length > 1 && seen.has('*')) {
+    issues.error(path, '"*" (all namespaces) cannot be combined with other exportTo values');
+    ok = false;
+  }
+  if (values.length > 1 && seen.has('~')) {
+    issues.error(path, '"~" (no namespace) cannot be combined with other exportTo values');
+    ok = false;
+  }
+  return ok;
+}
+
+/**
+ * istio.type.v1beta1.WorkloadSelector rules shared by every kind with a `workloadSelector` or
+ * `selector`: no empty keys, no wildcards, and a warning when it selects everything.
+ */
+export function validateSelectorLabels(
+  matchLabels: Readonly<Record<string, string>> | undefined,
+  path: FieldPath,
+  issues: Issues,
+): boolean {
+  let ok = true;
+  const labels = matchLabels ?? {};
+  for (const [key, value] of Object.entries(labels)) {
+    const where = [...path, 'matchLabels', key];
+    if (key === '') {
+      issues.error(where, 'a selector label key must not be empty');
+      ok = false;
+    } else if (key.includes('*') || value.includes('*')) {
+      issues.error(where, `wildcards are not supported in selectors (${show(`${key}=${value}`)})`);
+      ok = false;
+    }
+  }
+  if (ok && !validateLabels(labels, [...path, 'matchLabels'], issues)) ok = false;
+  if (Object.keys(labels).length === 0) {
+    issues.warn(path, 'the selector has no labels, so it selects every workload in the namespace');
+  }
+  return ok;
 }

@@ -61,7 +61,7 @@ export class RequiredSchema<T> extends Schema<T> {
   }
 }
 
-class DeprecatedSchema<T> extends Schema<T> {
+export class DeprecatedSchema<T> extends Schema<T> {
   readonly inner: Schema<T>;
   readonly advice: string;
   constructor(inner: Schema<T>, advice: string) {
@@ -78,14 +78,14 @@ class DeprecatedSchema<T> extends Schema<T> {
   }
 }
 
-class StringSchema extends Schema<string> {
+export class StringSchema extends Schema<string> {
   readonly expected = 'a string';
   parse(value: unknown, path: FieldPath, issues: Issues): Parsed<string> {
     return typeof value === 'string' ? value : wrongType(path, issues, this.expected, value);
   }
 }
 
-class BoolSchema extends Schema<boolean> {
+export class BoolSchema extends Schema<boolean> {
   readonly expected = 'a boolean (true or false)';
   parse(value: unknown, path: FieldPath, issues: Issues): Parsed<boolean> {
     return typeof value === 'boolean' ? value : wrongType(path, issues, this.expected, value);
@@ -100,7 +100,7 @@ const INT_RANGE: Record<IntKind, [number, number]> = {
   uint64: [0, Number.MAX_SAFE_INTEGER],
 };
 
-class IntSchema extends Schema<number> {
+export class IntSchema extends Schema<number> {
   readonly kind: IntKind;
   constructor(kind: IntKind) {
     super();
@@ -123,7 +123,7 @@ class IntSchema extends Schema<number> {
   }
 }
 
-class DoubleSchema extends Schema<number> {
+export class DoubleSchema extends Schema<number> {
   readonly expected = 'a number';
   parse(value: unknown, path: FieldPath, issues: Issues): Parsed<number> {
     return typeof value === 'number' && Number.isFinite(value)
@@ -132,7 +132,7 @@ class DoubleSchema extends Schema<number> {
   }
 }
 
-class EnumSchema<E extends string> extends Schema<E> {
+export class EnumSchema<E extends string> extends Schema<E> {
   readonly values: readonly E[];
   constructor(values: readonly E[]) {
     super();
@@ -150,7 +150,7 @@ class EnumSchema<E extends string> extends Schema<E> {
 }
 
 /** A duration string in Go syntax ("1.5s", "300ms", "1h"); kept as written, see lib/duration.ts. */
-class DurationSchema extends Schema<string> {
+export class DurationSchema extends Schema<string> {
   readonly expected = 'a duration such as "1.5s", "300ms" or "1h"';
   parse(value: unknown, path: FieldPath, issues: Issues): Parsed<string> {
     if (typeof value !== 'string') return wrongType(path, issues, this.expected, value);
@@ -170,7 +170,7 @@ class DurationSchema extends Schema<string> {
   }
 }
 
-class ArraySchema<T> extends Schema<T[]> {
+export class ArraySchema<T> extends Schema<T[]> {
   readonly item: Schema<T>;
   constructor(item: Schema<T>) {
     super();
@@ -193,7 +193,7 @@ class ArraySchema<T> extends Schema<T[]> {
   }
 }
 
-class MapSchema<T> extends Schema<Record<string, T>> {
+export class MapSchema<T> extends Schema<Record<string, T>> {
   readonly values: Schema<T>;
   constructor(values: Schema<T>) {
     super();
@@ -218,14 +218,14 @@ class MapSchema<T> extends Schema<Record<string, T>> {
 }
 
 /** Any JSON value (google.protobuf.Struct / Value); checked by the semantic layer if at all. */
-class AnySchema extends Schema<unknown> {
+export class AnySchema extends Schema<unknown> {
   readonly expected = 'any value';
   parse(value: unknown): Parsed<unknown> {
     return value;
   }
 }
 
-class StructSchema extends Schema<Record<string, unknown>> {
+export class StructSchema extends Schema<Record<string, unknown>> {
   readonly expected = 'an object';
   parse(value: unknown, path: FieldPath, issues: Issues): Parsed<Record<string, unknown>> {
     if (value === null) return {};
@@ -339,7 +339,7 @@ function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-class LazySchema<T> extends Schema<T> {
+export class LazySchema<T> extends Schema<T> {
   readonly get: () => Schema<T>;
   constructor(get: () => Schema<T>) {
     super();
