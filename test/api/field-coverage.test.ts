@@ -31,6 +31,14 @@ function listing(title: string, paths: readonly string[]): string {
  */
 const ALWAYS_REJECTED: Readonly<Record<string, readonly string[]>> = {
   VirtualService: ['http[].fault.abort.http2Error', 'http[].fault.delay.exponentialDelay'],
+  // Sidecar ingress reuses Gateway's ServerTLSSettings, but Istio's webhook refuses these there.
+  Sidecar: [
+    'ingress[].tls.credentialNames[]',
+    'ingress[].tls.subjectAltNames[]',
+    'ingress[].tls.tlsCertificates[].caCertificates',
+    'ingress[].tls.tlsCertificates[].privateKey',
+    'ingress[].tls.tlsCertificates[].serverCertificate',
+  ],
 };
 
 /** Field paths the structurally valid documents of a kind's invalid fixtures set. */

@@ -320,7 +320,13 @@ export class ObjectSchema<F extends Shape> extends Schema<ObjectOf<F>> {
 
 function suggest(key: string, known: string[]): string {
   const lower = key.toLowerCase().replace(/[_-]/g, '');
-  const hit = known.find((k) => k.toLowerCase() === lower) ?? known.find((k) => editDistance(k, key) <= 2);
+  let hit = known.find((k) => k.toLowerCase() === lower);
+  let best = 3;
+  for (const k of hit ? [] : known) {
+    // A missing plural "s" is the commonest slip (host/hosts): prefer it over other near misses.
+    const d = k === `${key}s` || `${k}s` === key ? 0.5 : editDistance(k, key);
+    if (d < best) [best, hit] = [d, k];
+  }
   return hit ? ` (did you mean ${show(hit)}?)` : '';
 }
 
