@@ -74,7 +74,9 @@ export function parseYamlDocuments(
     }
     if (doc.errors.length > 0) return;
     const contents = doc.contents as Node | null;
-    if (contents === null || contents === undefined) return; // empty document ("---" alone, or comments)
+    // An empty document ("---" alone, a trailing "---", only comments) is skipped, as kubectl does.
+    if (contents === null || contents === undefined || (isScalar(contents) && contents.value === null))
+      return;
     const positions = new Map<string, Position>();
     const walk = (node: unknown, path: FieldPath): void => {
       if (isMap(node)) {
