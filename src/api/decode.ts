@@ -51,6 +51,23 @@ const objectMeta = t.object('ObjectMeta', {
   selfLink: t.string(),
 });
 
+/**
+ * Kinds Istio serves that Mizzen does not implement. They are skipped with a warning that says
+ * why, never rejected as unknown (Istio accepts them) and never silently dropped.
+ */
+const UNSUPPORTED_ISTIO_KINDS: ReadonlyMap<string, string> = new Map([
+  ['networking.istio.io/EnvoyFilter', 'it patches Envoy configuration, and mizzen-proxy is not Envoy'],
+  [
+    'networking.istio.io/ProxyConfig',
+    'per-workload proxy settings are not implemented yet; use MeshConfig defaultConfig',
+  ],
+  ['extensions.istio.io/WasmPlugin', 'mizzen-proxy does not run Wasm extensions'],
+  [
+    'install.istio.io/IstioOperator',
+    'install Mizzen with its Helm charts; only spec.meshConfig is read, by --mesh-config',
+  ],
+]);
+
 const ENVELOPE_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
 
 export function decodeDocument(doc: ParsedDocument, file: string, options: DecodeOptions): DecodedDocument {
@@ -83,12 +100,21 @@ function decodeValue(
   const [group, version] = splitApiVersion(apiVersion as string);
   const def = kindDefinition(kind as string);
   if (!def || def.group !== group) {
-    if (group.endsWith('istio.io')) {
+    const unsupported = UNSUPPORTED_ISTIO_KINDS.get(`${group}/${kind}`);
+    if (group.endsWith('istio.io') && unsupported === undefined) {
       issues.error(['kind'], `unknown Istio kind ${show(`${apiVersion}/${kind}`)}`);
       return {};
     }
     const name = (obj.metadata as { name?: unknown } | undefined)?.name;
-    issues.warn(['kind'], `${apiVersion} ${kind} is not an Istio configuration kind; skipped`);
+    if (unsupported !== undefined) {
+      // Istio accepts it, so the document is not an error; but it has no effect here, and says so.
+      issues.warn(
+        ['kind'],
+        `${kind} (${group}) is not supported by Mizzen and has no effect: ${unsupported}`,
+      );
+    } else {
+      issues.warn(['kind'], `${apiVersion} ${kind} is not an Istio configuration kind; skipped`);
+    }
     return {
       skipped: {
         apiVersion: apiVersion as string,
@@ -109,8 +135,11 @@ function decodeValue(
     if (!ENVELOPE_FIELDS.has(key))
       issues.error([key], `unknown field ${show(key)}; an object has apiVersion, kind, metadata and spec`);
   }
-  const meta = objectMeta.parse(obj.metadata ?? null, ['metadata'], issues);
-  if (obj.metadata === undefined || obj.metadata === null) issues.error(['metadata'], 'metadata is required');
+  if (obj.metadata === undefined || obj.metadata === null) {
+    issues.error(['metadata'], 'metadata is required');
+    return {};
+  }
+  const meta = objectMeta.parse(obj.metadata, ['metadata'], issues);
   if (meta === INVALID || issues.hasErrors) return {};
   const name = meta.name ?? '';
   if (name === '') issues.error(['metadata', 'name'], 'metadata.name is required');

@@ -77,32 +77,15 @@ export function parseYamlDocuments(
     // An empty document ("---" alone, a trailing "---", only comments) is skipped, as kubectl does.
     if (contents === null || contents === undefined || (isScalar(contents) && contents.value === null))
       return;
-    const positions = new Map<string, Position>();
-    const walk = (node: unknown, path: FieldPath): void => {
-      if (isMap(node)) {
-        for (const pair of node.items) {
-          if (!isPair(pair) || !isScalar(pair.key)) continue;
-          const key = String(pair.key.value);
-          const p = [...path, key];
-          if (pair.key.range) positions.set(pathKey(p), at(pair.key.range[0]));
-          walk(pair.value, p);
-        }
-      } else if (isSeq(node)) {
-        node.items.forEach((item, i) => {
-          const p = [...path, i];
-          const range = (item as Node | null)?.range;
-          if (range) positions.set(pathKey(p), at(range[0]));
-          walk(item, p);
-        });
-      }
-    };
-    walk(contents, []);
     const start = contents.range ? at(contents.range[0]) : { line: 1, column: 1 };
+    let positions: Map<string, Position> | undefined;
     documents.push({
       index,
       value: doc.toJS({ maxAliasCount: 100 }),
       start,
       locate(path: FieldPath): Position {
+        // Built on first use: most documents are valid and never asked where a field is.
+        positions ??= indexPositions(contents, at);
         for (let n = path.length; n > 0; n--) {
           const hit = positions.get(pathKey(path.slice(0, n)));
           if (hit) return hit;
@@ -112,4 +95,28 @@ export function parseYamlDocuments(
     });
   });
   return { documents, issues };
+}
+
+/** Field path -> position of its key (map entries) or of the item (list entries). */
+function indexPositions(contents: Node, at: (offset: number) => Position): Map<string, Position> {
+  const positions = new Map<string, Position>();
+  const walk = (node: unknown, path: FieldPath): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isPair(pair) || !isScalar(pair.key)) continue;
+        const p = [...path, String(pair.key.value)];
+        if (pair.key.range) positions.set(pathKey(p), at(pair.key.range[0]));
+        walk(pair.value, p);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        const p = [...path, i];
+        const range = (item as Node | null)?.range;
+        if (range) positions.set(pathKey(p), at(range[0]));
+        walk(item, p);
+      });
+    }
+  };
+  walk(contents, []);
+  return positions;
 }

@@ -1,0 +1,666 @@
+/**
+ * mizzend's ADS server: envoy.service.discovery.v3.AggregatedDiscoveryService over gRPC, both
+ * state of the world (StreamAggregatedResources) and delta (DeltaAggregatedResources), for any
+ * type URL that has a registered Generator.
+ *
+ * Rules it keeps (xDS protocol, Istio's behaviour):
+ * - the node arrives in the first request only; it becomes the connection's Proxy;
+ * - every request names its type_url (ADS multiplexes types), else INVALID_ARGUMENT;
+ * - versions bump on every push; every response has a fresh nonce;
+ * - an ACK is never answered; a NACK is logged, counted and kept for syncz, and nothing is
+ *   resent until the next push (the proxy keeps its last good config); stale nonces are ignored;
+ * - pushes go through a bounded queue, merged per connection, in batches that yield to the
+ *   event loop, so ACKs are read during a storm; a stream that stops draining is not written
+ *   to until 'drain' — what it is owed is regenerated fresh when it drains.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import { errorMessage, MizzenError } from '../../lib/errors.ts';
+import { logger } from '../../lib/log.ts';
+import { defaultRegistry, type MetricsRegistry } from '../../lib/metrics.ts';
+import {
+  adsServiceDefinition,
+  type DeltaDiscoveryRequest,
+  type DeltaResource,
+  type DiscoveryRequest,
+  encodeDeltaDiscoveryResponse,
+  encodeDiscoveryResponse,
+} from '../../lib/xds/discovery.ts';
+import {
+  CLUSTER_TYPE_URL,
+  ENDPOINT_TYPE_URL,
+  LISTENER_TYPE_URL,
+  metricTypeLabel,
+  ROUTE_TYPE_URL,
+  SECRET_TYPE_URL,
+  shortTypeName,
+  WILDCARD_TYPE_URLS,
+} from '../../lib/xds/type-urls.ts';
+// biome-ignore lint/suspicious/noShadowRestrictedNames: Istio's name for the xDS peer (CODE-STYLE §B)
+import { type Proxy, proxyFromNode } from '../model/proxy.ts';
+import { mergePushRequests, newPushRequest, type PushRequest, TriggerReason } from '../model/push-request.ts';
+import {
+  type AdsCall,
+  Connection,
+  type NackRecord,
+  type PendingSend,
+  type WatchedResource,
+  type XdsConnection,
+} from './connection.ts';
+import type { GeneratorRegistry, XdsResource } from './generator-registry.ts';
+import { PushQueue } from './push-queue.ts';
+import { resourceVersion } from './resource-version.ts';
+import { type Decision, shouldRespond, shouldRespondDelta } from './should-respond.ts';
+import { connectionSyncStatus, type ProxySyncStatus } from './status.ts';
+import { type XdsMetrics, xdsMetrics } from './xds-metrics.ts';
+
+const log = logger('pilot:ads');
+
+/**
+ * Make-before-break: clusters (and their endpoints) before the listeners and routes that point
+ * at them. Other types follow in subscription order.
+ */
+export const DEFAULT_PUSH_ORDER: readonly string[] = [
+  CLUSTER_TYPE_URL,
+  ENDPOINT_TYPE_URL,
+  LISTENER_TYPE_URL,
+  ROUTE_TYPE_URL,
+  SECRET_TYPE_URL,
+];
+
+export interface KeepaliveOptions {
+  /** Server pings an idle connection this often (Istio: 30 s). */
+  readonly timeMs?: number;
+  /** …and drops it when the ping is not answered in time (Istio: 10 s). */
+  readonly timeoutMs?: number;
+  /** Connections are closed after this age so proxies rebalance across replicas (Istio: 30 min). */
+  readonly maxConnectionAgeMs?: number;
+  /** Time given to streams after max age before the connection is cut (Istio: 10 s). */
+  readonly maxConnectionAgeGraceMs?: number;
+}
+
+export interface AdsServerOptions<Push> {
+  readonly generators: GeneratorRegistry<Push>;
+  /** The current push context, used to answer requests that arrive between pushes. */
+  readonly pushContext: () => Push;
+  /** Where metrics go (default: the process registry behind /metrics). */
+  readonly metrics?: MetricsRegistry;
+  /** Connections pushed at once, and per event-loop turn (Istio's PILOT_PUSH_THROTTLE: 100). */
+  readonly pushConcurrency?: number;
+  readonly pushOrder?: readonly string[];
+  readonly keepalive?: KeepaliveOptions;
+  /** Largest request accepted (default 4 MiB). */
+  readonly maxReceiveMessageBytes?: number;
+  /** Streams per HTTP/2 connection (default 100,000, as Istio). */
+  readonly maxConcurrentStreams?: number;
+  /** control_plane.identifier of every response. */
+  readonly controlPlaneId?: string;
+  /** Proxy-level filter before any generator is asked (e.g. Sidecar scoping). */
+  readonly proxyNeedsPush?: (proxy: Proxy, req: PushRequest<Push>) => boolean;
+}
+
+export interface ResponseInfo {
+  readonly typeUrl: string;
+  readonly version: string;
+  readonly nonce: string;
+  readonly resources: number;
+  readonly removed: number;
+  readonly bytes: number;
+  /** True when a push (not only a request) caused it. */
+  readonly push: boolean;
+}
+
+export interface AdsServerEvents {
+  connect: [conn: XdsConnection];
+  disconnect: [conn: XdsConnection];
+  response: [conn: XdsConnection, info: ResponseInfo];
+  ack: [conn: XdsConnection, typeUrl: string, nonce: string];
+  nack: [conn: XdsConnection, typeUrl: string, nack: NackRecord | undefined];
+  stale: [conn: XdsConnection, typeUrl: string, nonce: string];
+  push: [req: PushRequest<unknown>, version: string];
+}
+
+interface StatusError {
+  code: grpc.status;
+  details: string;
+}
+
+const GRPC_DEFAULTS: Required<KeepaliveOptions> = {
+  timeMs: 30_000,
+  timeoutMs: 10_000,
+  maxConnectionAgeMs: 30 * 60_000,
+  maxConnectionAgeGraceMs: 10_000,
+};
+
+export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
+  readonly #options: AdsServerOptions<Push>;
+  readonly #server: grpc.Server;
+  readonly #metrics: XdsMetrics;
+  readonly #queue: PushQueue<Connection<Push>, PushRequest<Push>>;
+  readonly #connections = new Set<Connection<Push>>();
+  readonly #pushOrder: readonly string[];
+  readonly #controlPlane: { identifier: string } | undefined;
+  readonly #noncePrefix = randomBytes(4).toString('hex');
+  #nonceCounter = 0;
+  #versionCounter = 0;
+  #connectionCounter = 0;
+  #version: string;
+  #port: number | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: AdsServerOptions<Push>) {
+    super();
+    if (!options?.generators)
+      throw new TypeError('AdsServer: options.generators (a GeneratorRegistry) is required');
+    if (typeof options.pushContext !== 'function') {
+      throw new TypeError(
+        'AdsServer: options.pushContext must be a function returning the current push context',
+      );
+    }
+    const concurrency = options.pushConcurrency ?? 100;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new RangeError(
+        `AdsServer: options.pushConcurrency must be a positive integer, got ${concurrency}`,
+      );
+    }
+    this.#options = options;
+    this.#metrics = xdsMetrics(options.metrics ?? defaultRegistry);
+    this.#pushOrder = options.pushOrder ?? DEFAULT_PUSH_ORDER;
+    this.#controlPlane = options.controlPlaneId ? { identifier: options.controlPlaneId } : undefined;
+    this.#version = this.#nextVersion();
+    this.#queue = new PushQueue({
+      concurrency,
+      merge: mergePushRequests,
+      process: (conn, req) => this.#processPush(conn, req),
+    });
+    const ka: Record<keyof KeepaliveOptions, number> = { ...GRPC_DEFAULTS };
+    for (const [key, value] of Object.entries(options.keepalive ?? {}) as [
+      keyof KeepaliveOptions,
+      number,
+    ][]) {
+      if (value === undefined) continue;
+      if (!Number.isInteger(value) || value <= 0) {
+        throw new RangeError(
+          `AdsServer: options.keepalive.${key} must be a positive number of milliseconds, got ${value}`,
+        );
+      }
+      ka[key] = value;
+    }
+    const maxReceive = options.maxReceiveMessageBytes ?? 4 * 1024 * 1024;
+    if (!Number.isInteger(maxReceive) || maxReceive <= 0) {
+      throw new RangeError(
+        `AdsServer: options.maxReceiveMessageBytes must be a positive integer, got ${maxReceive}`,
+      );
+    }
+    this.#server = new grpc.Server({
+      'grpc.keepalive_time_ms': ka.timeMs,
+      'grpc.keepalive_timeout_ms': ka.timeoutMs,
+      'grpc.max_connection_age_ms': ka.maxConnectionAgeMs,
+      'grpc.max_connection_age_grace_ms': ka.maxConnectionAgeGraceMs,
+      'grpc.max_receive_message_length': maxReceive,
+      'grpc.max_send_message_length': -1,
+      'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? 100_000,
+    });
+    this.#server.addService(adsServiceDefinition(), {
+      StreamAggregatedResources: (call: AdsCall) => this.#onStream(call, false),
+      DeltaAggregatedResources: (call: AdsCall) => this.#onStream(call, true),
+    });
+  }
+
+  /** Binds and serves; resolves to the bound port (useful with port 0). */
+  async listen(port = 15010, host = '0.0.0.0'): Promise<number> {
+    if (this.#closing) throw new Error('AdsServer: listen() after close()');
+    const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    const bound = await new Promise<number>((resolve, reject) => {
+      this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err
+          ? reject(new Error(`AdsServer: cannot listen on ${address}: ${err.message}`, { cause: err }))
+          : resolve(p),
+      );
+    });
+    this.#port = bound;
+    log.info('ADS server listening', { address: host, port: bound });
+    return bound;
+  }
+
+  get port(): number | undefined {
+    return this.#port;
+  }
+
+  /** The version the next response carries (bumped by every push). */
+  get version(): string {
+    return this.#version;
+  }
+
+  /** Connections whose first request has arrived. */
+  connections(): XdsConnection[] {
+    return [...this.#connections].filter((c) => c.proxy !== undefined);
+  }
+
+  /** syncz: per proxy, per type, what was sent, ACKed and NACKed. */
+  syncStatus(): ProxySyncStatus[] {
+    return this.connections().map(connectionSyncStatus);
+  }
+
+  /**
+   * Pushes `req` to every connection: each generator whose needsPush says so regenerates for
+   * each proxy, in the push order. Returns at once; the work runs on the push queue.
+   */
+  push(req: PushRequest<Push>): void {
+    if (this.#closing) return;
+    this.#version = this.#nextVersion();
+    for (const [reason, n] of req.reason) this.#metrics.pushTriggers.labels(reason).inc(n);
+    this.emit('push', req, this.#version);
+    for (const conn of this.#connections) {
+      if (conn.proxy) this.#queue.enqueue(conn, req);
+    }
+  }
+
+  /** Resolves when the push queue has nothing waiting or running (tests, benchmarks). */
+  pushQueueIdle(): Promise<void> {
+    return this.#queue.idle();
+  }
+
+  /**
+   * Stops accepting streams, ends the open ones with UNAVAILABLE (proxies reconnect elsewhere),
+   * waits up to `graceMs` for the transport to wind down, then cuts what is left.
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const graceMs = options.graceMs ?? 5_000;
+    this.#queue.close();
+    for (const conn of [...this.#connections]) {
+      this.#fail(conn, { code: grpc.status.UNAVAILABLE, details: 'mizzend is shutting down' });
+    }
+    this.#closing = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        log.warn('ADS server did not drain in time; closing connections', { graceMs });
+        this.#server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.#server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return this.#closing;
+  }
+
+  #nextVersion(): string {
+    // Istio's form: unique across restarts thanks to the timestamp, ordered within one run.
+    return `${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}/${++this.#versionCounter}`;
+  }
+
+  #nextNonce(): string {
+    return `${this.#noncePrefix}-${(++this.#nonceCounter).toString(36)}`;
+  }
+
+  #onStream(call: AdsCall, delta: boolean): void {
+    const conn = new Connection<Push>(`stream-${++this.#connectionCounter}`, call, delta);
+    if (this.#closing) {
+      this.#fail(conn, { code: grpc.status.UNAVAILABLE, details: 'mizzend is shutting down' });
+      return;
+    }
+    this.#connections.add(conn);
+    call.on('data', (req: DiscoveryRequest | DeltaDiscoveryRequest) => {
+      try {
+        this.#onRequest(conn, req);
+      } catch (err) {
+        log.error('request handling failed', { connection: conn.id, err });
+        this.#metrics.internalErrors.inc();
+        this.#fail(conn, { code: grpc.status.INTERNAL, details: errorMessage(err) });
+      }
+    });
+    // The proxy half-closed: nothing more will be asked, so finish our side too.
+    call.on('end', () => {
+      if (!conn.closed) call.end();
+      this.#teardown(conn);
+    });
+    call.on('cancelled', () => this.#teardown(conn));
+    call.on('close', () => this.#teardown(conn));
+    call.on('error', (err) => {
+      log.debug('stream error', { connection: conn.id, err });
+      this.#teardown(conn);
+    });
+  }
+
+  #onRequest(conn: Connection<Push>, req: DiscoveryRequest | DeltaDiscoveryRequest): void {
+    if (conn.closed) return;
+    const typeUrl = req.type_url;
+    if (!typeUrl) {
+      this.#fail(conn, {
+        code: grpc.status.INVALID_ARGUMENT,
+        details: 'type_url is required on an aggregated (ADS) stream',
+      });
+      return;
+    }
+    if (!conn.proxy && !this.#initConnection(conn, req)) return;
+    const proxy = conn.proxy as Proxy;
+
+    if (!this.#options.generators.get(typeUrl, proxy.metadata.generator)) {
+      conn.unknownTypes ??= new Set();
+      if (!conn.unknownTypes.has(typeUrl)) {
+        conn.unknownTypes.add(typeUrl);
+        log.warn('request for a type this server does not serve; ignored', {
+          connection: conn.id,
+          type: typeUrl,
+        });
+      }
+      return;
+    }
+
+    const previous = conn.watched.get(typeUrl);
+    const wildcardCapable = WILDCARD_TYPE_URLS.has(typeUrl);
+    const { decision, watched } = conn.delta
+      ? shouldRespondDelta(previous, req as DeltaDiscoveryRequest, wildcardCapable)
+      : shouldRespond(previous, req as DiscoveryRequest, wildcardCapable);
+    if (watched && watched !== previous) conn.watched.set(typeUrl, watched);
+    this.#apply(conn, typeUrl, decision, req);
+  }
+
+  #apply(
+    conn: Connection<Push>,
+    typeUrl: string,
+    decision: Decision,
+    req: DiscoveryRequest | DeltaDiscoveryRequest,
+  ) {
+    const type = shortTypeName(typeUrl);
+    switch (decision.action) {
+      case 'nack': {
+        const w = conn.watched.get(typeUrl);
+        const detail = req.error_detail;
+        this.#metrics.rejects.labels(metricTypeLabel(typeUrl)).inc();
+        log.warn('NACK: proxy rejected config', {
+          connection: conn.id,
+          type,
+          nonce: req.response_nonce,
+          stale: decision.stale,
+          code: detail?.code,
+          error: detail?.message,
+        });
+        this.emit('nack', conn, typeUrl, w?.lastNack);
+        return;
+      }
+      case 'ack':
+        if (log.enabled('debug')) log.debug('ACK', { connection: conn.id, type, nonce: req.response_nonce });
+        this.emit('ack', conn, typeUrl, req.response_nonce);
+        return;
+      case 'stale':
+        this.#metrics.expiredNonce.labels(metricTypeLabel(typeUrl)).inc();
+        if (log.enabled('debug'))
+          log.debug('stale nonce ignored', { connection: conn.id, type, nonce: req.response_nonce });
+        this.emit('stale', conn, typeUrl, req.response_nonce);
+        return;
+      case 'none':
+        return;
+      case 'respond': {
+        let push: Push;
+        try {
+          push = this.#options.pushContext();
+        } catch (err) {
+          this.#metrics.internalErrors.inc();
+          log.error('no push context to answer a request', { connection: conn.id, type, err });
+          return;
+        }
+        if (log.enabled('debug'))
+          log.debug('request', { connection: conn.id, type, reason: decision.reason });
+        const pushReq = newPushRequest({
+          full: true,
+          reason: TriggerReason.PROXY_REQUEST,
+          delta: decision.delta,
+          push,
+        });
+        conn.owe(typeUrl, { req: pushReq, mustSend: true, fromPush: false }, mergePushRequests);
+        this.#flush(conn);
+        return;
+      }
+    }
+  }
+
+  #initConnection(conn: Connection<Push>, req: DiscoveryRequest | DeltaDiscoveryRequest): boolean {
+    let proxy: Proxy;
+    try {
+      proxy = proxyFromNode(req.node);
+    } catch (err) {
+      const details = err instanceof MizzenError ? err.message : `invalid node: ${errorMessage(err)}`;
+      log.warn('rejected stream', { peer: conn.peer, reason: details });
+      this.#fail(conn, { code: grpc.status.INVALID_ARGUMENT, details });
+      return false;
+    }
+    conn.proxy = proxy;
+    conn.id = `${proxy.id}-${this.#connectionCounter}`;
+    this.#metrics.connections.labels(proxy.metadata.istioVersion ?? 'unknown').inc();
+    log.info('proxy connected', {
+      connection: conn.id,
+      node: proxy.nodeId,
+      peer: conn.peer,
+      delta: conn.delta,
+      version: proxy.metadata.istioVersion,
+    });
+    this.emit('connect', conn);
+    return true;
+  }
+
+  /** Push-queue worker: decide which watched types this push touches, then send. */
+  #processPush(conn: Connection<Push>, req: PushRequest<Push>): void {
+    const proxy = conn.proxy;
+    if (conn.closed || !proxy) return;
+    const needs = this.#options.proxyNeedsPush;
+    if (!req.forced && needs && !needs(proxy, req)) return;
+    let owed = false;
+    for (const typeUrl of conn.watched.keys()) {
+      const gen = this.#options.generators.get(typeUrl, proxy.metadata.generator);
+      if (!gen) continue;
+      if (!req.forced && !gen.needsPush(proxy, req)) continue;
+      conn.owe(typeUrl, { req, mustSend: false, fromPush: true }, mergePushRequests);
+      owed = true;
+    }
+    if (!owed) return;
+    conn.pushStart = conn.pushStart === undefined ? req.start : Math.min(conn.pushStart, req.start);
+    this.#flush(conn);
+  }
+
+  /** Sends what the connection is owed, in push order, while the stream takes more. */
+  #flush(conn: Connection<Push>): void {
+    while (conn.writable && !conn.closed && conn.pending.size > 0) {
+      const typeUrl = this.#nextPending(conn);
+      const send = conn.pending.get(typeUrl) as PendingSend<Push>;
+      conn.pending.delete(typeUrl);
+      this.#send(conn, typeUrl, send);
+    }
+    if (conn.pending.size === 0 && conn.pushStart !== undefined && !conn.closed) {
+      this.#metrics.convergence.observe((performance.now() - conn.pushStart) / 1000);
+      conn.pushStart = undefined;
+    }
+  }
+
+  #nextPending(conn: Connection<Push>): string {
+    for (const t of this.#pushOrder) if (conn.pending.has(t)) return t;
+    return conn.pending.keys().next().value as string;
+  }
+
+  #send(conn: Connection<Push>, typeUrl: string, send: PendingSend<Push>): void {
+    const w = conn.watched.get(typeUrl);
+    const proxy = conn.proxy;
+    const gen = proxy && this.#options.generators.get(typeUrl, proxy.metadata.generator);
+    if (!w || !proxy || !gen) return;
+    const label = metricTypeLabel(typeUrl);
+    const started = performance.now();
+    let bytes: Buffer;
+    let info: ResponseInfo;
+    try {
+      const out = conn.delta ? this.#buildDelta(proxy, w, send) : this.#buildSotw(proxy, w, send);
+      if (!out) return;
+      [bytes, info] = out;
+    } catch (err) {
+      this.#metrics.internalErrors.inc();
+      log.error('generator failed; the proxy keeps its previous config', {
+        connection: conn.id,
+        type: shortTypeName(typeUrl),
+        err,
+      });
+      return;
+    }
+    if (!this.#write(conn, bytes)) {
+      this.#metrics.pushes.labels(`${label}_senderr`).inc();
+      return;
+    }
+    this.#metrics.pushes.labels(label).inc();
+    this.#metrics.configSize.labels(label).observe(bytes.length);
+    this.#metrics.pushTime.labels(label).observe((performance.now() - started) / 1000);
+    if (log.enabled('debug')) {
+      log.debug('sent', {
+        connection: conn.id,
+        type: shortTypeName(typeUrl),
+        version: info.version,
+        nonce: info.nonce,
+        resources: info.resources,
+      });
+    }
+    this.emit('response', conn, info);
+  }
+
+  #generate(proxy: Proxy, w: WatchedResource, req: PushRequest<Push>): readonly XdsResource[] {
+    const gen = this.#options.generators.get(w.typeUrl, proxy.metadata.generator);
+    return gen ? gen.generate(proxy, w, req) : [];
+  }
+
+  #buildSotw(proxy: Proxy, w: WatchedResource, send: PendingSend<Push>): [Buffer, ResponseInfo] {
+    const all = this.#generate(proxy, w, send.req);
+    const resources = w.wildcard ? all : all.filter((r) => w.resourceNames.has(r.name));
+    const nonce = this.#nextNonce();
+    const version = this.#version;
+    const bytes = encodeDiscoveryResponse({
+      version_info: version,
+      resources: resources.map((r) => r.resource),
+      type_url: w.typeUrl,
+      nonce,
+      control_plane: this.#controlPlane,
+    });
+    w.nonceSent = nonce;
+    w.versionSent = version;
+    w.sentAt = Date.now();
+    w.resourcesSent = resources.length;
+    const info = {
+      typeUrl: w.typeUrl,
+      version,
+      nonce,
+      resources: resources.length,
+      removed: 0,
+      bytes: bytes.length,
+      push: send.fromPush,
+    };
+    return [bytes, info];
+  }
+
+  /** Delta: only what changed against what the proxy holds; undefined when nothing did. */
+  #buildDelta(proxy: Proxy, w: WatchedResource, send: PendingSend<Push>): [Buffer, ResponseInfo] | undefined {
+    const known = w.known as Map<string, string>;
+    const pendingMissing = w.pendingMissing as Set<string>;
+    const gen = this.#options.generators.get(w.typeUrl, proxy.metadata.generator);
+    const partial = send.fromPush && !send.mustSend && gen?.generateDelta !== undefined;
+    let generated: readonly XdsResource[];
+    let removedByGenerator: readonly string[] = [];
+    if (partial && gen?.generateDelta) {
+      const d = gen.generateDelta(proxy, w, send.req);
+      generated = d.resources;
+      removedByGenerator = d.removed;
+    } else {
+      generated = this.#generate(proxy, w, send.req);
+    }
+    const inScope = (name: string) => w.wildcard || w.resourceNames.has(name);
+    const changed: DeltaResource[] = [];
+    const seen = new Set<string>();
+    for (const r of generated) {
+      if (!inScope(r.name) || seen.has(r.name)) continue;
+      seen.add(r.name);
+      const version = resourceVersion(r.resource.value);
+      if (known.get(r.name) !== version) changed.push({ name: r.name, version, resource: r.resource });
+    }
+    const removed: string[] = [];
+    if (partial) {
+      for (const name of removedByGenerator) if (known.has(name)) removed.push(name);
+    } else {
+      for (const name of known.keys()) {
+        if (seen.has(name)) continue;
+        if (inScope(name)) removed.push(name);
+        else known.delete(name); // declared on reconnect but not subscribed: forget it
+      }
+    }
+    // Newly subscribed names that do not exist: say so, so the proxy stops waiting for them.
+    for (const name of pendingMissing)
+      if (!seen.has(name) && !known.has(name) && inScope(name)) removed.push(name);
+    pendingMissing.clear();
+    if (changed.length === 0 && removed.length === 0 && !send.mustSend) return undefined;
+
+    const nonce = this.#nextNonce();
+    const version = this.#version;
+    const bytes = encodeDeltaDiscoveryResponse({
+      system_version_info: version,
+      resources: changed,
+      type_url: w.typeUrl,
+      removed_resources: removed,
+      nonce,
+      control_plane: this.#controlPlane,
+    });
+    for (const r of changed) known.set(r.name, r.version);
+    for (const name of removed) known.delete(name);
+    w.nonceSent = nonce;
+    w.versionSent = version;
+    w.sentAt = Date.now();
+    w.resourcesSent = changed.length;
+    const info = {
+      typeUrl: w.typeUrl,
+      version,
+      nonce,
+      resources: changed.length,
+      removed: removed.length,
+      bytes: bytes.length,
+      push: send.fromPush,
+    };
+    return [bytes, info];
+  }
+
+  /** Writes one encoded response; false when the stream is gone. Honours backpressure. */
+  #write(conn: Connection<Push>, bytes: Buffer): boolean {
+    if (conn.closed) return false;
+    let ok: boolean;
+    try {
+      ok = (conn.call as grpc.ServerDuplexStream<unknown, Uint8Array>).write(bytes);
+    } catch (err) {
+      log.warn('write failed; closing stream', { connection: conn.id, err });
+      this.#teardown(conn);
+      return false;
+    }
+    if (!ok) {
+      conn.writable = false;
+      conn.call.once('drain', () => {
+        conn.writable = true;
+        this.#flush(conn);
+      });
+    }
+    return true;
+  }
+
+  /** Ends the stream with a status and forgets the connection. */
+  #fail(conn: Connection<Push>, error: StatusError): void {
+    if (conn.closed) return;
+    this.#teardown(conn);
+    conn.call.emit('error', error);
+  }
+
+  #teardown(conn: Connection<Push>): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    conn.pending.clear();
+    this.#connections.delete(conn);
+    this.#queue.remove(conn);
+    if (conn.proxy) {
+      this.#metrics.connections.labels(conn.proxy.metadata.istioVersion ?? 'unknown').dec();
+      log.info('proxy disconnected', { connection: conn.id });
+      this.emit('disconnect', conn);
+    }
+  }
+}
