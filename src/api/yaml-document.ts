@@ -3,6 +3,7 @@
  * column where it was written, so that any validator's `spec.http[1]...` path becomes
  * `file:line:col`. JSON is parsed by the same YAML 1.2 parser (it is a subset).
  */
+import jsYaml from 'js-yaml';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import { type FieldPath, formatPath, type Issue, type Severity } from './validation.ts';
 
@@ -42,10 +43,81 @@ function pathKey(path: FieldPath): string {
   return path.map((s) => (typeof s === 'number' ? `#${s}` : `.${s}`)).join('');
 }
 
-export function parseYamlDocuments(
-  text: string,
-  file: string,
-): { documents: ParsedDocument[]; issues: LocatedIssue[] } {
+export interface ParsedFile {
+  documents: ParsedDocument[];
+  issues: LocatedIssue[];
+}
+
+/**
+ * Parses every document of a file. Well-formed plain files (the common case) take a fast path:
+ * js-yaml builds the values several times faster than the `yaml` library, and positions are
+ * computed only when someone asks where a field is (when there is something to report), by
+ * parsing the file again with `yaml`. Anything unusual (a syntax error, anchors, tags,
+ * directives, document-end markers, tabs, a document that is only a scalar) goes straight to
+ * the `yaml` path, which is the reference: both give the same documents, indexes and starts.
+ */
+export function parseYamlDocuments(text: string, file: string): ParsedFile {
+  return parseFast(text, file) ?? parseWithPositions(text, file);
+}
+
+const SEPARATOR = /^---(?:[ \t]|$)/;
+// Directives, document ends, tabs, and anchors, aliases or tags where a node can start (a
+// quoted "*" or a `*` inside a word is not one). False positives only cost speed.
+const UNUSUAL = /^(?:%|\.\.\.(?:[ \t]|$))|\t|(?:^|[\s[{,])[&*!][^\s,\]}]/m;
+
+export function parseFast(text: string, file: string): ParsedFile | undefined {
+  if (UNUSUAL.test(text)) return undefined;
+  let values: unknown[];
+  try {
+    values = jsYaml.loadAll(text, undefined, { schema: jsYaml.CORE_SCHEMA, json: false });
+  } catch {
+    return undefined; // the reference path reports the error with its position
+  }
+  // Document starts: the first line of content after each separator. Text before the first
+  // separator is a document only when it has content.
+  const starts: (Position | undefined)[] = [];
+  let current: Position | undefined;
+  let open = false;
+  text.split('\n').forEach((line, i) => {
+    if (SEPARATOR.test(line)) {
+      if (open || current) starts.push(current);
+      open = true;
+      const rest = line.slice(3);
+      const at = rest.search(/\S/);
+      current = at >= 0 && rest[at] !== '#' ? { line: i + 1, column: 4 + at } : undefined;
+      return;
+    }
+    const trimmed = line.trimStart();
+    if (current === undefined && trimmed !== '' && !trimmed.startsWith('#')) {
+      current = { line: i + 1, column: line.length - trimmed.length + 1 };
+    }
+  });
+  if (open || current) starts.push(current);
+  const nonEmpty = values.filter((v) => v !== null && v !== undefined);
+  const withContent = starts.filter((p) => p !== undefined);
+  if (nonEmpty.length !== withContent.length || nonEmpty.some((v) => typeof v !== 'object')) return undefined;
+  let reference: ParsedFile | undefined;
+  const documents: ParsedDocument[] = [];
+  let n = 0;
+  starts.forEach((start, index) => {
+    if (start === undefined) return;
+    const value = nonEmpty[n++];
+    documents.push({
+      index,
+      value,
+      start,
+      locate(path: FieldPath): Position {
+        reference ??= parseWithPositions(text, file);
+        const doc = reference.documents.find((d) => d.index === index);
+        return doc ? doc.locate(path) : start;
+      },
+    });
+  });
+  return { documents, issues: [] };
+}
+
+/** The reference parser: the `yaml` library, with every node's position. */
+export function parseWithPositions(text: string, file: string): ParsedFile {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
   const documents: ParsedDocument[] = [];

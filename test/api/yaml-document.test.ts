@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { formatIssue, parseYamlDocuments } from '../../src/api/yaml-document.ts';
+import {
+  formatIssue,
+  parseFast,
+  parseWithPositions,
+  parseYamlDocuments,
+} from '../../src/api/yaml-document.ts';
 
 describe('parseYamlDocuments', () => {
   it('skips empty documents: a leading or trailing "---", comments only', () => {
@@ -32,5 +39,45 @@ describe('parseYamlDocuments', () => {
     assert.equal(issues.length >= 2, true);
     assert.match(formatIssue(issues[0]), /^bad\.yaml:[34]:\d+ YAML: Flow sequence/);
     assert.ok(issues.some((i) => i.line === 6 && /unique/i.test(i.message)));
+  });
+});
+
+describe('the fast path agrees with the reference parser', () => {
+  const roots = ['test/api/testdata', 'examples', 'test/api/mesh/testdata'];
+  const files = roots.flatMap((root) =>
+    existsSync(root)
+      ? readdirSync(root, { recursive: true, encoding: 'utf8' })
+          .filter((f) => /\.(ya?ml|json)$/.test(f))
+          .map((f) => join(root, f))
+      : [],
+  );
+  const extra = [
+    'a: 1\n---\nb: 2\n---\n',
+    '# lead\n---\n# c\napiVersion: v1\n---\n--- {x: 1}\n---   \n',
+    'k: v\n---\n---\n- 1\n',
+    '---\nnull\n',
+  ];
+  it(`gives the same documents, indexes, values and starts for ${files.length} files and ${extra.length} edge cases`, () => {
+    let fast = 0;
+    for (const [name, text] of [
+      ...files.map((f) => [f, readFileSync(f, 'utf8')]),
+      ...extra.map((t, i) => [`extra-${i}`, t]),
+    ]) {
+      const ref = parseWithPositions(text, name);
+      const quick = parseFast(text, name);
+      if (!quick) continue;
+      fast++;
+      assert.deepEqual(
+        quick.documents.map((d) => ({ index: d.index, value: d.value, start: d.start })),
+        ref.documents.map((d) => ({ index: d.index, value: d.value, start: d.start })),
+        name,
+      );
+      assert.deepEqual(quick.issues, ref.issues, name);
+      for (const d of quick.documents) {
+        const r = ref.documents.find((x) => x.index === d.index);
+        assert.deepEqual(d.locate(['spec', 'x']), r?.locate(['spec', 'x']), name);
+      }
+    }
+    assert.ok(fast > files.length / 2, `the fast path took only ${fast} of ${files.length} files`);
   });
 });
