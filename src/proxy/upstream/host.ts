@@ -1,0 +1,68 @@
+/**
+ * An upstream host (Envoy's Host): one address of a cluster, with its weight, health and
+ * priority, the counters load balancers read (active requests), and its lazily created
+ * connection pool. Hosts are reused across endpoint updates when their address is unchanged,
+ * so their pools and warm connections survive an EDS push.
+ */
+import type { H1Pool } from './pool/h1.ts';
+
+export const HEALTH_HEALTHY = 0;
+export const HEALTH_DEGRADED = 1;
+export const HEALTH_UNHEALTHY = 2;
+
+/** The parts of a cluster a host and its pool need (kept narrow to avoid import cycles). */
+export interface HostCluster {
+  readonly name: string;
+}
+
+export class Host {
+  readonly cluster: HostCluster;
+  /** IP address (or, before resolution, nothing). */
+  address: string;
+  port: number;
+  /** DNS name or EDS hostname (for auto_host_rewrite and logs). */
+  hostname: string;
+  weight: number;
+  health: number;
+  priority: number;
+  /** "region/zone/sub_zone". */
+  locality: string;
+  metadata: unknown;
+  /** Requests in flight on this host (least-request LB). */
+  activeRequests = 0;
+  connectionsActive = 0;
+  requestsTotal = 0;
+  /** Set once removed from its cluster: pools drain and no new requests are assigned. */
+  removed = false;
+  pool: H1Pool | undefined;
+
+  constructor(
+    cluster: HostCluster,
+    address: string,
+    port: number,
+    init: Partial<Pick<Host, 'hostname' | 'weight' | 'health' | 'priority' | 'locality' | 'metadata'>> = {},
+  ) {
+    this.cluster = cluster;
+    this.address = address;
+    this.port = port;
+    this.hostname = init.hostname ?? '';
+    this.weight = init.weight ?? 1;
+    this.health = init.health ?? HEALTH_HEALTHY;
+    this.priority = init.priority ?? 0;
+    this.locality = init.locality ?? '';
+    this.metadata = init.metadata;
+  }
+
+  get key(): string {
+    return hostKey(this.address, this.port);
+  }
+
+  /** "ip:port" / "[v6]:port" for logs and %UPSTREAM_HOST%. */
+  toString(): string {
+    return this.key;
+  }
+}
+
+export function hostKey(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}

@@ -1,0 +1,369 @@
+/**
+ * Upstream transport sockets: how a connection to a host is opened. `raw_buffer` is plain TCP;
+ * `tls` originates TLS with node:tls (SNI, ALPN, protocol bounds, client certificate, trust
+ * anchors, and Envoy's subject-alt-name matching). Pools only see the TransportSocketFactory
+ * interface, so mTLS with SDS-provided, rotating secrets plugs in as another factory: a
+ * factory's `secureContext()` is read per new connection, never per request.
+ */
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { type CompileContext, type ProtoReader, readAny, readDataSource } from '../config/proto.ts';
+import { EXTENSION, TYPE } from '../config/type-names.ts';
+import { compileStringMatcher, type StringMatch } from '../matcher/string-matcher.ts';
+import type { Host } from './host.ts';
+
+export interface TransportSocketFactory {
+  /** 'raw_buffer' or 'tls'; part of the pool key so differently-secured pools never mix. */
+  readonly kind: string;
+  /**
+   * Opens a connection; `onReady` fires once application data may flow, `onError` on failure.
+   * `allowHalfOpen` keeps our side writable after the peer's FIN (tcp_proxy half-close).
+   */
+  connect(
+    host: Host,
+    onReady: () => void,
+    onError: (err: Error) => void,
+    allowHalfOpen?: boolean,
+  ): net.Socket;
+}
+
+export class RawTransportSocketFactory implements TransportSocketFactory {
+  readonly kind = 'raw_buffer';
+  connect(host: Host, onReady: () => void, onError: (err: Error) => void, allowHalfOpen = false): net.Socket {
+    const s = net.connect({ host: host.address, port: host.port, noDelay: true, allowHalfOpen });
+    s.once('connect', onReady);
+    s.once('error', onError);
+    return s;
+  }
+}
+
+export const RAW_TRANSPORT = new RawTransportSocketFactory();
+
+export const SAN_DNS = 'DNS';
+export const SAN_URI = 'URI';
+export const SAN_IP = 'IP_ADDRESS';
+export const SAN_EMAIL = 'EMAIL';
+
+export interface SanMatcher {
+  /** '' = any type (deprecated match_subject_alt_names). */
+  readonly type: string;
+  readonly matcher: StringMatch;
+}
+
+export interface TlsOriginationSettings {
+  readonly sni: string | undefined;
+  readonly alpn: readonly string[];
+  readonly minVersion: tls.SecureVersion | undefined;
+  readonly maxVersion: tls.SecureVersion | undefined;
+  readonly ciphers: string | undefined;
+  readonly ecdhCurve: string | undefined;
+  readonly ca: Buffer | undefined;
+  readonly cert: Buffer | undefined;
+  readonly key: Buffer | undefined;
+  readonly passphrase: string | undefined;
+  readonly sanMatchers: readonly SanMatcher[];
+  readonly allowRenegotiation: boolean;
+}
+
+/** Source of secure contexts; the static one is built once, an SDS one changes on rotation. */
+export interface SecureContextProvider {
+  secureContext(): tls.SecureContext;
+}
+
+export class TlsTransportSocketFactory implements TransportSocketFactory {
+  readonly kind: string;
+  readonly settings: TlsOriginationSettings;
+  private readonly contexts: SecureContextProvider;
+
+  constructor(settings: TlsOriginationSettings, contexts?: SecureContextProvider) {
+    this.settings = settings;
+    this.kind = `tls:${settings.sni ?? ''}`;
+    if (contexts) this.contexts = contexts;
+    else {
+      const ctx = tls.createSecureContext({
+        ca: settings.ca,
+        cert: settings.cert,
+        key: settings.key,
+        passphrase: settings.passphrase,
+        minVersion: settings.minVersion,
+        maxVersion: settings.maxVersion,
+        ciphers: settings.ciphers,
+        ecdhCurve: settings.ecdhCurve,
+      });
+      this.contexts = { secureContext: () => ctx };
+    }
+  }
+
+  connect(host: Host, onReady: () => void, onError: (err: Error) => void, allowHalfOpen = false): net.Socket {
+    const st = this.settings;
+    const s = tls.connect({
+      // net.Socket option passed through by tls.connect (not in the TLS option types).
+      ...({ allowHalfOpen } as object),
+      host: host.address,
+      port: host.port,
+      servername: st.sni,
+      secureContext: this.contexts.secureContext(),
+      ALPNProtocols: st.alpn.length > 0 ? [...st.alpn] : undefined,
+      // Envoy verifies the chain only when trust anchors are configured, and never checks the
+      // certificate against the SNI by itself; SAN matchers below are the identity check.
+      rejectUnauthorized: st.ca !== undefined,
+      checkServerIdentity: () => undefined,
+    });
+    s.setNoDelay(true);
+    s.once('secureConnect', () => {
+      const err = this.verifySan(s);
+      if (err) {
+        s.destroy(err);
+        return;
+      }
+      onReady();
+    });
+    s.once('error', onError);
+    return s;
+  }
+
+  private verifySan(s: tls.TLSSocket): Error | undefined {
+    const matchers = this.settings.sanMatchers;
+    if (matchers.length === 0) return undefined;
+    const cert = s.getPeerCertificate();
+    const sans = parseSubjectAltNames(cert?.subjectaltname ?? '');
+    for (const m of matchers) {
+      for (const san of sans) {
+        if ((m.type === '' || m.type === san.type) && m.matcher.match(san.value)) return undefined;
+      }
+    }
+    return new Error(
+      `upstream certificate SANs [${cert?.subjectaltname ?? ''}] match none of the configured subject alt name matchers`,
+    );
+  }
+}
+
+/** "DNS:a, URI:spiffe://x, IP Address:1.2.3.4" → typed list. */
+export function parseSubjectAltNames(text: string): { type: string; value: string }[] {
+  const out: { type: string; value: string }[] = [];
+  for (const part of text.split(/,\s*/)) {
+    const colon = part.indexOf(':');
+    if (colon < 0) continue;
+    const kind = part.slice(0, colon).trim();
+    const value = part.slice(colon + 1).trim();
+    const type =
+      kind === 'DNS'
+        ? SAN_DNS
+        : kind === 'URI'
+          ? SAN_URI
+          : kind === 'IP Address'
+            ? SAN_IP
+            : kind === 'email'
+              ? SAN_EMAIL
+              : kind;
+    out.push({ type, value });
+  }
+  return out;
+}
+
+const TLS_VERSIONS = ['TLS_AUTO', 'TLSv1_0', 'TLSv1_1', 'TLSv1_2', 'TLSv1_3'] as const;
+const NODE_VERSIONS: Record<string, tls.SecureVersion | undefined> = {
+  TLS_AUTO: undefined,
+  TLSv1_0: 'TLSv1',
+  TLSv1_1: 'TLSv1.1',
+  TLSv1_2: 'TLSv1.2',
+  TLSv1_3: 'TLSv1.3',
+};
+
+/** core.v3.TransportSocket → factory (raw_buffer when unset). */
+export function compileTransportSocket(
+  r: ProtoReader | undefined,
+  readFile: (p: string) => Buffer = readFileSync,
+): TransportSocketFactory | undefined {
+  if (!r) return RAW_TRANSPORT;
+  const name = r.string('name');
+  const any = r.raw('typed_config');
+  r.raw('config_type');
+  r.done();
+  if (any === undefined || any === null) {
+    if (name === EXTENSION.TRANSPORT_SOCKET_RAW || name === '') return RAW_TRANSPORT;
+    r.ctx.error(r.at('typed_config'), `transport socket ${JSON.stringify(name)} needs a typed_config`);
+    return undefined;
+  }
+  const opened = readAny(r.ctx, any, r.at('typed_config'));
+  if (!opened) return undefined;
+  if (opened.typeName === TYPE.RAW_BUFFER) {
+    opened.reader.done();
+    return RAW_TRANSPORT;
+  }
+  if (opened.typeName === TYPE.UPSTREAM_TLS_CONTEXT)
+    return compileUpstreamTlsContext(opened.reader, readFile);
+  r.ctx.error(r.at('typed_config'), `transport socket type ${opened.typeName} is not supported`);
+  return undefined;
+}
+
+/** extensions.transport_sockets.tls.v3.UpstreamTlsContext → TLS factory. */
+export function compileUpstreamTlsContext(
+  r: ProtoReader,
+  readFile: (p: string) => Buffer = readFileSync,
+): TransportSocketFactory | undefined {
+  const ctx = r.ctx;
+  const sni = r.has('sni') ? r.string('sni') : undefined;
+  r.ignore('sni');
+  const allowRenegotiation = r.bool('allow_renegotiation');
+  // Session cache size only affects resumption performance, not behaviour.
+  r.ignore('max_session_keys');
+  r.unsupported('enforce_rsa_key_usage', 'enforce_rsa_key_usage is not supported');
+  let settings: TlsOriginationSettings | undefined;
+  const c = r.message('common_tls_context');
+  if (c) settings = compileCommonTlsContext(c, ctx, readFile, sni, allowRenegotiation);
+  else settings = emptySettings(sni, allowRenegotiation);
+  r.done();
+  if (!settings || !ctx.ok) return undefined;
+  try {
+    return new TlsTransportSocketFactory(settings);
+  } catch (err) {
+    ctx.error(r.path, `invalid TLS material: ${err instanceof Error ? err.message : err}`);
+    return undefined;
+  }
+}
+
+function emptySettings(sni: string | undefined, allowRenegotiation: boolean): TlsOriginationSettings {
+  return {
+    sni,
+    alpn: [],
+    minVersion: undefined,
+    maxVersion: undefined,
+    ciphers: undefined,
+    ecdhCurve: undefined,
+    ca: undefined,
+    cert: undefined,
+    key: undefined,
+    passphrase: undefined,
+    sanMatchers: [],
+    allowRenegotiation,
+  };
+}
+
+function compileCommonTlsContext(
+  c: ProtoReader,
+  ctx: CompileContext,
+  readFile: (p: string) => Buffer,
+  sni: string | undefined,
+  allowRenegotiation: boolean,
+): TlsOriginationSettings {
+  const s = { ...emptySettings(sni, allowRenegotiation) } as {
+    -readonly [K in keyof TlsOriginationSettings]: TlsOriginationSettings[K];
+  };
+  const params = c.message('tls_params');
+  if (params) {
+    s.minVersion = NODE_VERSIONS[params.enumName('tls_minimum_protocol_version', TLS_VERSIONS)];
+    s.maxVersion = NODE_VERSIONS[params.enumName('tls_maximum_protocol_version', TLS_VERSIONS)];
+    const ciphers = params.strings('cipher_suites');
+    if (ciphers.length > 0) s.ciphers = ciphers.join(':');
+    const curves = params.strings('ecdh_curves');
+    if (curves.length > 0) s.ecdhCurve = curves.join(':');
+    params.unsupported('signature_algorithms', 'signature_algorithms is not supported');
+    params.unsupported('compliance_policies', 'compliance policies are not supported');
+    params.done();
+  }
+  const certs = c.messages('tls_certificates');
+  if (certs.length > 1) ctx.error(c.at('tls_certificates'), 'only one client certificate is supported');
+  const cert = certs[0];
+  if (cert) {
+    const chain = cert.message('certificate_chain');
+    const key = cert.message('private_key');
+    if (chain) s.cert = readDataSource(chain, readFile);
+    if (key) s.key = readDataSource(key, readFile);
+    const pw = cert.message('password');
+    if (pw) s.passphrase = readDataSource(pw, readFile)?.toString('utf8');
+    for (const f of [
+      'pkcs12',
+      'watched_directory',
+      'private_key_provider',
+      'ocsp_staple',
+      'signed_certificate_timestamp',
+    ]) {
+      cert.unsupported(f);
+    }
+    cert.done();
+    if ((s.cert === undefined) !== (s.key === undefined))
+      ctx.error(cert.path, 'certificate_chain and private_key go together');
+  }
+  c.unsupported(
+    'tls_certificate_sds_secret_configs',
+    'SDS certificates are provided by the security layer, not supported here yet',
+  );
+  c.unsupported('tls_certificate_provider_instance', 'certificate provider instances are not supported');
+  c.unsupported('tls_certificate_certificate_provider', 'certificate providers are not supported');
+  c.unsupported('tls_certificate_certificate_provider_instance', 'certificate providers are not supported');
+  const which = c.oneof([
+    'validation_context',
+    'validation_context_sds_secret_config',
+    'combined_validation_context',
+    'validation_context_certificate_provider',
+    'validation_context_certificate_provider_instance',
+  ]);
+  c.raw('validation_context_type');
+  if (which === 'validation_context') {
+    compileValidationContext(c.message('validation_context')!, s, readFile);
+  } else if (which !== undefined) {
+    c.unsupported(
+      which,
+      'SDS / provider validation contexts are provided by the security layer, not supported here yet',
+    );
+  }
+  s.alpn = c.strings('alpn_protocols');
+  c.unsupported('custom_handshaker', 'custom handshakers are not supported');
+  c.unsupported('key_log', 'TLS key logging is not supported');
+  c.unsupported('custom_tls_certificate_selector', 'custom certificate selectors are not supported');
+  c.done();
+  return s;
+}
+
+function compileValidationContext(
+  v: ProtoReader,
+  s: { ca: Buffer | undefined; sanMatchers: readonly SanMatcher[] },
+  readFile: (p: string) => Buffer,
+): void {
+  const ca = v.message('trusted_ca');
+  if (ca) s.ca = readDataSource(ca, readFile);
+  const matchers: SanMatcher[] = [];
+  for (const m of v.messages('match_typed_subject_alt_names')) {
+    const type = m.enumName('san_type', [
+      'SAN_TYPE_UNSPECIFIED',
+      'EMAIL',
+      'DNS',
+      'URI',
+      'IP_ADDRESS',
+      'OTHER_NAME',
+    ] as const);
+    if (type === 'SAN_TYPE_UNSPECIFIED' || type === 'OTHER_NAME')
+      m.ctx.error(m.at('san_type'), `san_type ${type} is not supported`);
+    const sm = m.message('matcher');
+    const matcher = sm ? compileStringMatcher(sm) : undefined;
+    m.unsupported('oid');
+    m.done();
+    if (matcher) matchers.push({ type, matcher });
+  }
+  for (const sm of v.messages('match_subject_alt_names')) {
+    const matcher = compileStringMatcher(sm);
+    if (matcher) matchers.push({ type: '', matcher });
+  }
+  s.sanMatchers = matchers;
+  const trust = v.enumName('trust_chain_verification', ['VERIFY_TRUST_CHAIN', 'ACCEPT_UNTRUSTED'] as const);
+  if (trust !== 'VERIFY_TRUST_CHAIN')
+    v.ctx.error(v.at('trust_chain_verification'), 'ACCEPT_UNTRUSTED is not supported');
+  for (const f of [
+    'ca_certificate_provider_instance',
+    'system_root_certs',
+    'watched_directory',
+    'verify_certificate_spki',
+    'verify_certificate_hash',
+    'require_signed_certificate_timestamp',
+    'crl',
+    'allow_expired_certificate',
+    'custom_validator_config',
+    'only_verify_leaf_cert_crl',
+    'max_verify_depth',
+  ]) {
+    v.unsupported(f);
+  }
+  v.done();
+}
