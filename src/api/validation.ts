@@ -15,11 +15,33 @@ export interface Issue {
 
 export class Issues {
   readonly list: Issue[] = [];
+  // Normalized field path (JSON) -> the key as written, for fields the schema accepted under
+  // another spelling (a protobuf field name such as `export_to` for `exportTo`).
+  #aliases: Map<string, string> | undefined;
   error(path: FieldPath, message: string): void {
-    this.list.push({ path, message, severity: 'error' });
+    this.list.push({ path: this.written(path), message, severity: 'error' });
   }
   warn(path: FieldPath, message: string): void {
-    this.list.push({ path, message, severity: 'warning' });
+    this.list.push({ path: this.written(path), message, severity: 'warning' });
+  }
+  /** Records that the field at `normalized` was written as `key`, so issues name it as written. */
+  alias(normalized: FieldPath, key: string): void {
+    this.#aliases ??= new Map();
+    this.#aliases.set(JSON.stringify(normalized), key);
+  }
+  /** `path` with every aliased segment spelled as the user wrote it. */
+  written(path: FieldPath): FieldPath {
+    const aliases = this.#aliases;
+    if (aliases === undefined) return path;
+    let out: PathSegment[] | undefined;
+    for (let n = 1; n <= path.length; n++) {
+      const key = aliases.get(JSON.stringify(path.slice(0, n)));
+      if (key !== undefined) {
+        out ??= [...path];
+        out[n - 1] = key;
+      }
+    }
+    return out ?? path;
   }
   get hasErrors(): boolean {
     return this.list.some((i) => i.severity === 'error');

@@ -4,7 +4,7 @@
  * `file:line:col`. JSON is parsed by the same YAML 1.2 parser (it is a subset).
  */
 import jsYaml from 'js-yaml';
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments, Scalar } from 'yaml';
 import { type FieldPath, formatPath, type Issue, type Severity } from './validation.ts';
 
 export interface Position {
@@ -63,7 +63,9 @@ export function parseYamlDocuments(text: string, file: string): ParsedFile {
 const SEPARATOR = /^---(?:[ \t]|$)/;
 // Directives, document ends, tabs, and anchors, aliases or tags where a node can start (a
 // quoted "*" or a `*` inside a word is not one). False positives only cost speed.
-const UNUSUAL = /^(?:%|\.\.\.(?:[ \t]|$))|\t|(?:^|[\s[{,])[&*!][^\s,\]}]/m;
+// A ':' right before ',', ']' or '}' is where YAML 1.2 and Go's YAML disagree (see
+// goFlowScalars), so such text also takes the reference path.
+const UNUSUAL = /^(?:%|\.\.\.(?:[ \t]|$))|\t|(?:^|[\s[{,])[&*!][^\s,\]}]|:[,\]}]/m;
 
 export function parseFast(text: string, file: string): ParsedFile | undefined {
   if (UNUSUAL.test(text)) return undefined;
@@ -145,6 +147,7 @@ export function parseWithPositions(text: string, file: string): ParsedFile {
       });
     }
     if (doc.errors.length > 0) return;
+    if (doc.contents) goFlowScalars(doc.contents as Node, text);
     const contents = doc.contents as Node | null;
     // An empty document ("---" alone, a trailing "---", only comments) is skipped, as kubectl does.
     if (contents === null || contents === undefined || (isScalar(contents) && contents.value === null))
@@ -167,6 +170,45 @@ export function parseWithPositions(text: string, file: string): ParsedFile {
     });
   });
   return { documents, issues };
+}
+
+/**
+ * Reads flow-sequence items as Go's YAML parser (which Kubernetes and Istio use) does. In YAML
+ * 1.2 the item `001:db8::` in `[1.2.3.4, 001:db8::]` is a one-entry map `{"001:db8:": null}`,
+ * because its last ':' is followed by ']'; Go ends a plain scalar only at a ':' followed by a
+ * space, so it reads the string "001:db8::" (an IPv6 address). Such an item, a plain key whose
+ * ':' is directly followed by ',' or ']' and no value, becomes that string.
+ */
+function goFlowScalars(node: Node, text: string): void {
+  if (isMap(node)) {
+    for (const pair of node.items) if (isPair(pair) && pair.value) goFlowScalars(pair.value as Node, text);
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => {
+      const m = item as Node | null;
+      if (isMap(m) && m.flow && m.items.length === 1 && m.range) {
+        const [pair] = m.items;
+        const key = pair.key as Node | null;
+        const value = pair.value as Node | null;
+        const end = m.range[1];
+        if (
+          (value === null || (isScalar(value) && value.value === null && value.source === '')) &&
+          isScalar(key) &&
+          key.type === Scalar.PLAIN &&
+          key.range &&
+          text[key.range[0]] !== ':' &&
+          text[end - 1] === ':' &&
+          end === key.range[1] + 1 &&
+          /^\s*[,\]]/.test(text.slice(end))
+        ) {
+          const scalar = new Scalar(text.slice(key.range[0], end));
+          scalar.range = [key.range[0], end, end];
+          node.items[i] = scalar;
+          return;
+        }
+      }
+      if (m) goFlowScalars(m, text);
+    });
+  }
 }
 
 /** Field path -> position of its key (map entries) or of the item (list entries). */

@@ -68,3 +68,44 @@ describe('decodeText', () => {
     assert.equal(documents[1].resource?.meta.name, 'good');
   });
 });
+
+describe('protobuf field names', () => {
+  it('reads a snake_case name as its camelCase field, with a warning at the key as written', () => {
+    const text = [
+      'apiVersion: networking.istio.io/v1',
+      'kind: VirtualService',
+      'metadata: {name: a}',
+      'spec:',
+      '  hosts: [reviews]',
+      '  export_to: ["."]',
+      '  http:',
+      '  - route: [{destination: {host: reviews}}]',
+      '    cors_policy: {allow_origins: [{exact: 5}]}',
+    ].join('\n');
+    const decoded = decode(text);
+    const warning = (name: string, camel: string) =>
+      `"${name}" is the protobuf name of "${camel}": Istio reads it from files, but the Kubernetes API server (Istio's CRD schema) only accepts "${camel}"`;
+    assert.deepEqual(lines(text), [
+      `warning x.yaml:6:3 spec.export_to: ${warning('export_to', 'exportTo')}`,
+      `warning x.yaml:9:5 spec.http[0].cors_policy: ${warning('cors_policy', 'corsPolicy')}`,
+      `warning x.yaml:9:19 spec.http[0].cors_policy.allow_origins: ${warning('allow_origins', 'allowOrigins')}`,
+      // An error below a renamed field names the path as written.
+      'error x.yaml:9:36 spec.http[0].cors_policy.allow_origins[0].exact: expected a string, got an integer (5)',
+    ]);
+    assert.equal(decoded.documents[0].resource, undefined);
+    const ok = decode(text.replace('exact: 5', 'exact: "https://a.example.com"')).documents[0].resource;
+    assert.ok(ok);
+    const spec = ok.spec as { exportTo?: string[]; http?: { corsPolicy?: { allowOrigins?: unknown[] } }[] };
+    assert.deepEqual(spec.exportTo, ['.']);
+    assert.deepEqual(spec.http?.[0].corsPolicy?.allowOrigins, [{ exact: 'https://a.example.com' }]);
+  });
+
+  it('rejects both spellings of one field', () => {
+    const text =
+      'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\n' +
+      'spec: {hosts: [r], exportTo: ["*"], export_to: ["."], http: [{route: [{destination: {host: r}}]}]}\n';
+    const errors = decode(text).issues.filter((i) => i.severity === 'error');
+    assert.equal(errors.length, 1);
+    assert.match(formatIssue(errors[0]), /^x\.yaml:4:\d+ spec\.export_to: /);
+  });
+});

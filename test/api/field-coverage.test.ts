@@ -29,8 +29,13 @@ function listing(title: string, paths: readonly string[]): string {
  * Fields Istio documents but its webhook always rejects ("not supported yet"), so no valid
  * fixture can set them; an invalid fixture of the kind must set each instead.
  */
+const TARGET_NAMESPACES = ['targetRef.namespace', 'targetRefs[].namespace'];
 const ALWAYS_REJECTED: Readonly<Record<string, readonly string[]>> = {
   VirtualService: ['http[].fault.abort.http2Error', 'http[].fault.delay.exponentialDelay'],
+  // Istio refuses any namespace in a policy's target reference (cross-namespace is unsupported).
+  AuthorizationPolicy: TARGET_NAMESPACES,
+  RequestAuthentication: TARGET_NAMESPACES,
+  Telemetry: TARGET_NAMESPACES,
   // Sidecar ingress reuses Gateway's ServerTLSSettings, but Istio's webhook refuses these there.
   Sidecar: [
     'ingress[].tls.credentialNames[]',
@@ -39,6 +44,17 @@ const ALWAYS_REJECTED: Readonly<Record<string, readonly string[]>> = {
     'ingress[].tls.tlsCertificates[].privateKey',
     'ingress[].tls.tlsCertificates[].serverCertificate',
   ],
+};
+
+/**
+ * Fields newer Istio releases added after the CRDs @kubernetes-models/istio was generated from,
+ * each with the Istio source that shows it: matched against the end of a field path.
+ */
+const NEWER_THAN_MODELS: Readonly<Record<string, readonly RegExp[]>> = {
+  // istio/istio pkg/config/validation/testdata/crds/destinationrule-valid.yaml
+  DestinationRule: [/connectionPool\.http\.http2KeepAlive\.(interval|timeout)$/],
+  // the same ConnectionPoolSettings message
+  Sidecar: [/onnectionPool\.http\.http2KeepAlive\.(interval|timeout)$/],
 };
 
 /** Field paths the structurally valid documents of a kind's invalid fixtures set. */
@@ -77,7 +93,8 @@ for (const { def, file } of typesFiles) {
 
     it('our schema has no field Istio does not document', () => {
       const theirs = new Set(istioPaths.get(file ?? '') ?? []);
-      const extra = ours.filter((p) => !theirs.has(p));
+      const newer = NEWER_THAN_MODELS[def.kind] ?? [];
+      const extra = ours.filter((p) => !theirs.has(p) && !newer.some((re) => re.test(p)));
       assert.ok(
         extra.length === 0,
         listing(`${def.kind}: fields in our schema that Istio does not document`, extra),

@@ -42,6 +42,22 @@ describe('parseYamlDocuments', () => {
   });
 });
 
+describe('flow sequences read as Go reads them', () => {
+  it('keeps an IPv6 address ending in "::" a string, as Kubernetes and Istio do', () => {
+    // YAML 1.2 reads `001:db8::` here as the map {"001:db8:": null}; Go's parser, the string.
+    const text = 'addresses: [1.2.3.4, 001:db8::, "2001:db8::"]\nmap: [{a: 1}, b: 2]\n';
+    for (const parsed of [parseYamlDocuments(text, 'f.yaml'), parseWithPositions(text, 'f.yaml')]) {
+      assert.deepEqual(parsed.issues, []);
+      assert.deepEqual(parsed.documents[0].value, {
+        addresses: ['1.2.3.4', '001:db8::', '2001:db8::'],
+        map: [{ a: 1 }, { b: 2 }],
+      });
+    }
+    const [doc] = parseYamlDocuments(text, 'f.yaml').documents;
+    assert.deepEqual(doc.locate(['addresses', 1]), { line: 1, column: 22 });
+  });
+});
+
 describe('the fast path agrees with the reference parser', () => {
   const roots = ['test/api/testdata', 'examples', 'test/api/mesh/testdata'];
   const files = roots.flatMap((root) =>

@@ -367,8 +367,7 @@ function validateOpenTelemetry(
 ): void {
   if (p.http) {
     const at = [...path, 'http'];
-    if (!p.http.path.startsWith('/'))
-      issues.error([...at, 'path'], `path must begin with "/" (found ${show(p.http.path)})`);
+    // No leading "/" needed: Istio joins the path to the host with url.JoinPath (its docs use "v1/traces").
     if (p.http.timeout !== undefined) validateMinDuration(p.http.timeout, [...at, 'timeout'], issues);
     validateHttpHeaders(p.http.headers, [...at, 'headers'], issues);
   }

@@ -29,7 +29,7 @@ import {
 } from '../networking/shared.ts';
 import { RETRY_ON_CONDITIONS } from '../networking/validate-virtual-service.ts';
 import { httpRetry } from '../networking/virtual-service.ts';
-import { INVALID, type Infer, t } from '../schema/dsl.ts';
+import { acceptProtoFieldNames, INVALID, type Infer, t } from '../schema/dsl.ts';
 import { type FieldPath, Issues, show } from '../validation.ts';
 import {
   formatIssue,
@@ -173,6 +173,8 @@ export const meshConfigSchema = t.object('MeshConfig', {
   sdsUseK8sSaJwt: removed(SDS),
   terminationDrainDuration: removed('set defaultConfig.terminationDrainDuration'),
 });
+// Istio reads MeshConfig with protobuf's JSON mapping, so proto field names are accepted too.
+acceptProtoFieldNames(meshConfigSchema);
 export type MeshConfigInput = Infer<typeof meshConfigSchema>;
 
 type Defaulted<T, K extends keyof T> = Omit<T, K> & { readonly [P in K]-?: Exclude<T[P], undefined> };

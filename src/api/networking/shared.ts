@@ -6,6 +6,7 @@
  *
  * Every `validate*` helper pushes issues at the given path and never throws.
  */
+import { parseDuration } from '../../lib/duration.ts';
 import {
   fqdnError,
   isIpAddress,
@@ -103,6 +104,10 @@ export const connectionPoolSettings = t.object('ConnectionPoolSettings', {
     h2UpgradePolicy: t.enum(H2_UPGRADE_POLICIES),
     useClientProtocol: t.bool(),
     maxConcurrentStreams: t.int32(),
+    http2KeepAlive: t.object('ConnectionPoolSettings.HTTPSettings.HTTP2KeepAlive', {
+      interval: t.duration(),
+      timeout: t.duration(),
+    }),
   }),
 });
 export type ConnectionPoolSettings = Infer<typeof connectionPoolSettings>;
@@ -319,16 +324,30 @@ export function validateStringMatch(
   return true;
 }
 
-const HEADER_NAME = /^[-_A-Za-z0-9]+$/;
+/** RFC 7230 token characters, which Istio's validHeaderNameRegex allows in a header name. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~A-Za-z0-9]+$/;
 
-/** A header name in a match or CORS list: letters, digits, '-' and '_' (Istio: ValidateHTTPHeaderName). */
-export function validateHeaderName(name: string, path: FieldPath, issues: Issues): boolean {
+/** HTTP/2 pseudo-headers, which a route may match on (Istio: pseudoHeaders). */
+const PSEUDO_HEADERS: ReadonlySet<string> = new Set([':method', ':scheme', ':authority', ':path', ':status']);
+
+/**
+ * A header name in a match or CORS list: RFC 7230 token characters (Istio:
+ * ValidateHTTPHeaderNameOrJwtClaimRoute, ValidateCORSHTTPHeaderName); a match may also name an
+ * HTTP/2 pseudo-header such as ":authority".
+ */
+export function validateHeaderName(
+  name: string,
+  path: FieldPath,
+  issues: Issues,
+  options: { allowPseudo?: boolean } = {},
+): boolean {
   if (name === '') {
     issues.error(path, 'a header name must not be empty');
     return false;
   }
+  if (options.allowPseudo && PSEUDO_HEADERS.has(name)) return true;
   if (!HEADER_NAME.test(name)) {
-    issues.error(path, `${show(name)} is not a valid header name (letters, digits, '-' and '_')`);
+    issues.error(path, `${show(name)} is not a valid header name (letters, digits and !#$%&'*+-.^_\`|~)`);
     return false;
   }
   return true;
@@ -632,6 +651,10 @@ export function validateConnectionPool(cp: ConnectionPoolSettings, path: FieldPa
     }
     if (h.idleTimeout !== undefined)
       ok = validateMinDuration(h.idleTimeout, [...p, 'idleTimeout'], issues) && ok;
+    for (const k of ['interval', 'timeout'] as const) {
+      const v = h.http2KeepAlive?.[k];
+      if (v !== undefined) ok = validateMinDuration(v, [...p, 'http2KeepAlive', k], issues) && ok;
+    }
     if (h.h2UpgradePolicy === 'UPGRADE' && h.useClientProtocol === true) {
       issues.error(
         [...p, 'useClientProtocol'],
@@ -644,9 +667,14 @@ export function validateConnectionPool(cp: ConnectionPoolSettings, path: FieldPa
     const p = [...path, 'tcp'];
     const tcp = cp.tcp;
     ok = nonNegative(tcp.maxConnections, [...p, 'maxConnections'], issues) && ok;
-    for (const k of ['connectTimeout', 'maxConnectionDuration', 'idleTimeout'] as const) {
+    for (const k of ['connectTimeout', 'maxConnectionDuration'] as const) {
       const v = tcp[k];
       if (v !== undefined) ok = validateMinDuration(v, [...p, k], issues) && ok;
+    }
+    // Istio skips the check when the TCP idle timeout is under 1ms: "0s" disables the timeout.
+    const idle = tcp.idleTimeout;
+    if (idle !== undefined && Math.trunc(parseDuration(idle) ?? 0) !== 0) {
+      ok = validateMinDuration(idle, [...p, 'idleTimeout'], issues) && ok;
     }
     for (const k of ['time', 'interval'] as const) {
       const v = tcp.tcpKeepalive?.[k];
@@ -794,11 +822,7 @@ export function validateLoadBalancer(
       issues.error([...p, 'httpCookie', 'name'], 'the cookie name must not be empty');
       ok = false;
     }
-    if (ch.httpCookie?.ttl !== undefined) {
-      ok =
-        validateMinDuration(ch.httpCookie.ttl, [...p, 'httpCookie', 'ttl'], issues, { msPrecision: false }) &&
-        ok;
-    }
+    // httpCookie.ttl has no lower bound: Istio's own example uses "0s" (a session cookie).
     if (ch.minimumRingSize !== undefined && ch.minimumRingSize !== 0) {
       issues.warn([...p, 'minimumRingSize'], 'deprecated: use ringHash.minimumRingSize instead');
       if (ch.ringHash || ch.maglev) {
@@ -848,10 +872,11 @@ export function validateLoadBalancer(
     if (w.minimumPercent !== undefined) {
       ok = validatePercent(w.minimumPercent, [...path, 'warmup', 'minimumPercent'], issues) && ok;
     }
-    if (w.aggression !== undefined && w.aggression < 0) {
+    // Istio's CRD: aggression is at least 1 (1 ramps traffic up linearly; higher is faster).
+    if (w.aggression !== undefined && w.aggression < 1) {
       issues.error(
         [...path, 'warmup', 'aggression'],
-        `${w.aggression} is negative; aggression must be zero or more`,
+        `${w.aggression} is below 1; aggression must be 1 or more (1 ramps traffic up linearly)`,
       );
       ok = false;
     }

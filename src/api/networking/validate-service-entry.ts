@@ -178,12 +178,8 @@ export function validateServiceEntry(spec: ServiceEntry, ctx: SemanticContext): 
       endpoints.forEach((ep, i) => {
         validateWorkloadEntryFields(ep, [...path, 'endpoints', i], issues, { address: 'dns', servicePorts });
       });
-      if (spec.workloadSelector) {
-        issues.warn(
-          [...path, 'workloadSelector'],
-          `workloadSelector has no effect with resolution ${resolution}`,
-        );
-      }
+      // A workloadSelector is fine here: the addresses of the selected WorkloadEntries are
+      // resolved as DNS names (Istio's WorkloadEntry reference documents this pairing).
       if (addresses.length > 0 && hosts.length > 1) {
         const tcp = ports.find((p) => isTcpProtocol(parseProtocol(p.protocol)));
         if (tcp) {

@@ -77,7 +77,8 @@ const KNOWN_STATUS_CODES: ReadonlySet<number> = new Set([
   422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
 ]);
 
-const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE'];
+// Istio's supportedCORSMethods: Go's method names, and "*" for any method.
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', '*'];
 
 /** gRPC status names a fault may abort with. */
 export const GRPC_STATUS_NAMES: ReadonlySet<string> = new Set([
@@ -204,7 +205,7 @@ function validateMatchHeaders(
 ): void {
   for (const [name, sm] of Object.entries(map ?? {})) {
     const where = [...path, name];
-    if (!isJwtClaimHeader(name)) validateHeaderName(name, where, issues);
+    if (!isJwtClaimHeader(name)) validateHeaderName(name, where, issues, { allowPseudo: true });
     // In withoutHeaders, regex "*" is not a regex: it means "header absent".
     if (!(without && sm.regex === '*')) validateStringMatch(sm, where, issues);
   }

@@ -251,10 +251,26 @@ export interface ObjectOptions {
   exactlyOneOf?: readonly (readonly string[])[];
 }
 
+/**
+ * The lowerCamelCase JSON name protoc derives from a protobuf field name (`export_to` ->
+ * `exportTo`, `consecutive_5xx_errors` -> `consecutive5xxErrors`), or undefined when `key` is
+ * not written as a proto field name.
+ */
+export function protoJsonName(key: string): string | undefined {
+  if (!/^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$/.test(key)) return undefined;
+  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
 export class ObjectSchema<F extends Shape> extends Schema<ObjectOf<F>> {
   readonly fields: F;
   readonly options: ObjectOptions;
   readonly name: string;
+  /**
+   * A protobuf message: Istio reads it with protobuf's JSON mapping, which accepts a field
+   * under its proto name (`export_to`) as well as its JSON name (`exportTo`). Set for every
+   * message of a kind's spec by `acceptProtoFieldNames`.
+   */
+  protoNames = false;
   constructor(name: string, fields: F, options: ObjectOptions = {}) {
     super();
     this.name = name;
@@ -268,9 +284,14 @@ export class ObjectSchema<F extends Shape> extends Schema<ObjectOf<F>> {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return wrongType(path, issues, this.expected, value);
     }
-    const input = value as Record<string, unknown>;
+    let input = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
     let ok = true;
+    if (this.protoNames) {
+      const normalized = this.normalizeProtoNames(input, path, issues);
+      if (!normalized.ok) ok = false;
+      input = normalized.input;
+    }
     for (const [key, v] of Object.entries(input)) {
       const field = Object.hasOwn(this.fields, key) ? this.fields[key] : undefined;
       if (!field) {
@@ -316,6 +337,71 @@ export class ObjectSchema<F extends Shape> extends Schema<ObjectOf<F>> {
     }
     return ok ? (out as ObjectOf<F>) : INVALID;
   }
+
+  /**
+   * Renames fields written under their protobuf name to their JSON name, keeping the order,
+   * and records the spelling so that issues name the field as written. Both spellings of one
+   * field is an error, as in protobuf's JSON parser.
+   */
+  private normalizeProtoNames(
+    input: Record<string, unknown>,
+    path: FieldPath,
+    issues: Issues,
+  ): { input: Record<string, unknown>; ok: boolean } {
+    const jsonNameOf = (key: string): string | undefined => {
+      if (Object.hasOwn(this.fields, key)) return undefined;
+      const json = protoJsonName(key);
+      return json !== undefined && Object.hasOwn(this.fields, json) ? json : undefined;
+    };
+    let renamed = false;
+    const twice = new Set<string>();
+    for (const key of Object.keys(input)) {
+      const json = jsonNameOf(key);
+      if (json === undefined) continue;
+      if (Object.hasOwn(input, json)) {
+        issues.error(
+          [...path, key],
+          `${show(key)} and ${show(json)} are the same field (its protobuf and JSON names); set it once`,
+        );
+        // Reported once: the JSON-named entry is still read, this one is dropped.
+        twice.add(key);
+        continue;
+      }
+      renamed = true;
+      issues.alias([...path, json], key);
+      issues.warn(
+        [...path, json],
+        `${show(key)} is the protobuf name of ${show(json)}: Istio reads it from files, but the Kubernetes API server (Istio's CRD schema) only accepts ${show(json)}`,
+      );
+    }
+    const ok = twice.size === 0;
+    if (!renamed && ok) return { input, ok };
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(input)) if (!twice.has(key)) out[jsonNameOf(key) ?? key] = v;
+    return { input: out, ok };
+  }
+}
+
+/**
+ * Marks every message reachable from `schema` as a protobuf message whose fields may also be
+ * written under their proto names (see ObjectSchema.protoNames). Istio's kind specs and
+ * MeshConfig are protobuf; Kubernetes' ObjectMeta and Mizzen's own files are not.
+ */
+export function acceptProtoFieldNames(schema: Schema<unknown>): void {
+  const seen = new Set<Schema<unknown>>();
+  const walk = (s: Schema<unknown>): void => {
+    if (seen.has(s)) return;
+    seen.add(s);
+    if (s instanceof RequiredSchema || s instanceof DeprecatedSchema) walk(s.inner as Schema<unknown>);
+    else if (s instanceof LazySchema) walk(s.get() as Schema<unknown>);
+    else if (s instanceof ArraySchema) walk(s.item as Schema<unknown>);
+    else if (s instanceof MapSchema) walk(s.values as Schema<unknown>);
+    else if (s instanceof ObjectSchema) {
+      s.protoNames = true;
+      for (const f of Object.values(s.fields as Shape)) walk(f);
+    }
+  };
+  walk(schema);
 }
 
 function suggest(key: string, known: string[]): string {

@@ -5,7 +5,7 @@
  */
 import type { ResourceMeta } from '../resource.ts';
 import type { FieldPath, Issues } from '../validation.ts';
-import type { Schema } from './dsl.ts';
+import { acceptProtoFieldNames, type Schema } from './dsl.ts';
 
 export interface SemanticContext {
   readonly issues: Issues;
@@ -25,5 +25,7 @@ export interface KindDefinition<Spec = unknown> {
 }
 
 export function defineKind<Spec>(def: KindDefinition<Spec>): KindDefinition<Spec> {
+  // Istio reads every spec with protobuf's JSON mapping, so proto field names are accepted too.
+  acceptProtoFieldNames(def.spec as Schema<unknown>);
   return def;
 }

@@ -32,7 +32,7 @@ export function validateWorkloadSelector(
   if (selector !== undefined) validateSelectorLabels(selector.matchLabels, path, issues);
 }
 
-/** `namespace` is the policy's own: the only one a target may name (cross-namespace targets are unsupported). */
+/** `namespace` is the policy's own, where every target is (a target may not name a namespace). */
 export function validatePolicyTargetReference(
   ref: PolicyTargetReference,
   namespace: string,
@@ -57,10 +57,11 @@ export function validatePolicyTargetReference(
     );
     return;
   }
-  if (ref.namespace !== undefined && ref.namespace !== '' && ref.namespace !== namespace) {
+  // Istio refuses any namespace here, even the policy's own: the target is always local.
+  if (ref.namespace !== undefined && ref.namespace !== '') {
     issues.error(
       [...path, 'namespace'],
-      `${show(ref.namespace)}: cross-namespace targets are not supported; the target must be in the policy's namespace (${show(namespace)})`,
+      `${show(ref.namespace)}: cross-namespace targets are not supported; leave namespace unset (the target is always in the policy's namespace, ${show(namespace)})`,
     );
   }
   const canonical = group === '' ? 'core' : group;

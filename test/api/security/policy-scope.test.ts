@@ -51,15 +51,18 @@ describe('targetRef kinds', () => {
       ]);
     });
   }
-  it("allows the policy's own namespace and refuses any other", () => {
-    const own = new Issues();
-    validatePolicyTargetReference({ kind: 'Service', name: 'a', namespace: 'foo' }, 'foo', ['t'], own);
-    assert.deepEqual(lines(own), []);
-    const other = new Issues();
-    validatePolicyTargetReference({ kind: 'Service', name: 'a', namespace: 'bar' }, 'foo', ['t'], other);
-    assert.deepEqual(lines(other), [
-      'error t.namespace: "bar": cross-namespace targets are not supported; the target must be in the policy\'s namespace ("foo")',
-    ]);
+  it('refuses any namespace, even the policy\'s own (Istio: "targetRef namespace must not be set")', () => {
+    const unset = new Issues();
+    validatePolicyTargetReference({ kind: 'Service', name: 'a', namespace: '' }, 'foo', ['t'], unset);
+    validatePolicyTargetReference({ kind: 'Service', name: 'a' }, 'foo', ['t'], unset);
+    assert.deepEqual(lines(unset), []);
+    for (const namespace of ['foo', 'bar']) {
+      const issues = new Issues();
+      validatePolicyTargetReference({ kind: 'Service', name: 'a', namespace }, 'foo', ['t'], issues);
+      assert.deepEqual(lines(issues), [
+        `error t.namespace: "${namespace}": cross-namespace targets are not supported; leave namespace unset (the target is always in the policy's namespace, "foo")`,
+      ]);
+    }
   });
   it('checks names and kinds as the CRD does', () => {
     const issues = new Issues();
