@@ -7,6 +7,7 @@ import { enableCompileCache } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { errorMessage } from '../lib/errors.ts';
 import { registerAnalyze } from './commands/analyze.ts';
+import { registerDemo } from './commands/demo.ts';
 import { ExitCode } from './exit-codes.ts';
 import { type CliIo, processIo } from './io.ts';
 
@@ -20,6 +21,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     .showHelpAfterError('(run with --help for usage)')
     .allowExcessArguments(false);
   registerAnalyze(program, io, done);
+  registerDemo(program, io, done);
   return program;
 }
 
