@@ -9,13 +9,21 @@ if (process.platform !== 'linux') process.exit(0);
 // Node's headers: the machine's (Debian's nodejs-dev / the system Node), never a download.
 const nodedir = ['/usr', '/usr/local'].find((d) => existsSync(`${d}/include/node/node_api.h`));
 if (!nodedir) {
-  console.warn('mizzen: Node headers not found in /usr/include/node; skipping the native addon (capture unavailable)');
+  console.warn(
+    'mizzen: Node headers not found in /usr/include/node; skipping the native addon (capture unavailable)',
+  );
   process.exit(0);
 }
-const r = spawnSync('node-gyp', ['rebuild', '--directory', 'native', `--nodedir=${nodedir}`, '--loglevel=warn'], {
-  stdio: 'inherit',
-  shell: false,
-});
+const r = spawnSync(
+  'node-gyp',
+  ['rebuild', '--directory', 'native', `--nodedir=${nodedir}`, '--loglevel=warn'],
+  {
+    stdio: 'inherit',
+    shell: false,
+  },
+);
 if (r.status !== 0) {
-  console.warn(`mizzen: building native/ failed (${r.error?.message ?? `exit ${r.status}`}); transparent capture will be unavailable`);
+  console.warn(
+    `mizzen: building native/ failed (${r.error?.message ?? `exit ${r.status}`}); transparent capture will be unavailable`,
+  );
 }

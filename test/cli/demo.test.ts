@@ -49,7 +49,9 @@ describe('mizzenctl demo', () => {
     await run.waitFor(/Press Ctrl-C to stop\./);
     const ready = await fetch(`${url}/ready`);
     assert.equal(ready.status, 200);
-    const registry = (await (await fetch(`${url}/debug/registryz`)).json()) as { services: { hostname: string }[] };
+    const registry = (await (await fetch(`${url}/debug/registryz`)).json()) as {
+      services: { hostname: string }[];
+    };
     assert.ok(registry.services.some((s) => s.hostname === 'reviews.bookinfo.svc.cluster.local'));
     run.kill('SIGTERM');
     assert.equal(await run.code, 0);

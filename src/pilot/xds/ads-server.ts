@@ -38,7 +38,6 @@ import {
   shortTypeName,
   WILDCARD_TYPE_URLS,
 } from '../../lib/xds/type-urls.ts';
-// biome-ignore lint/suspicious/noShadowRestrictedNames: Istio's name for the xDS peer (CODE-STYLE §B)
 import { type Proxy, proxyFromNode } from '../model/proxy.ts';
 import { mergePushRequests, newPushRequest, type PushRequest, TriggerReason } from '../model/push-request.ts';
 import {

@@ -6,7 +6,6 @@
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from '../../lib/xds/discovery.ts';
-// biome-ignore lint/suspicious/noShadowRestrictedNames: Istio's name for the xDS peer (CODE-STYLE §B)
 import type { Proxy } from '../model/proxy.ts';
 import type { PushRequest } from '../model/push-request.ts';
 import type { WatchedResourceView } from './generator-registry.ts';

@@ -5,7 +5,6 @@
  */
 import { ErrorCode, MizzenError } from '../../lib/errors.ts';
 import { type PackedAny, packAny } from '../../lib/xds/any.ts';
-// biome-ignore lint/suspicious/noShadowRestrictedNames: Istio's name for the xDS peer (CODE-STYLE §B)
 import type { Proxy } from '../model/proxy.ts';
 import type { PushRequest } from '../model/push-request.ts';
 
