@@ -18,10 +18,9 @@ import {
   ROUTE_TYPE_URL,
 } from '../lib/xds/type-urls.ts';
 import { AdminServer } from './admin/admin-server.ts';
-import type { ProtoReader } from './config/proto.ts';
 import { compileListener } from './listener/listener.ts';
 import { ListenerManager } from './listener/listener-manager.ts';
-import { registerHttpFilter } from './network/http/filters/registry.ts';
+import { compilePerRouteFilterConfig } from './network/http/filters/registry.ts';
 import { compileRouteConfiguration } from './network/http/router/route-table.ts';
 import { StatsStore } from './stats/store.ts';
 import {
@@ -35,27 +34,6 @@ import { XdsClient, type XdsMode, type XdsUpdate } from './xds/client.ts';
 import { envoyResourceTypes } from './xds/resource-types/registry.ts';
 
 const log = logger('proxy');
-
-/*
- * Istio puts envoy.filters.http.fault and envoy.filters.http.cors, with empty configs, in every
- * HTTP filter chain; the faults and CORS policies themselves come per route. Envoy's filters do
- * nothing without them, so an empty config is accepted here as a filter with no per-stream work.
- * Any field set in the filter config, and every per-route config (no compilePerRoute), is still
- * NACKed: nothing that changes behaviour is ignored. (Belongs beside the router in
- * network/http/filters/ once those filters exist; kept here until then.)
- */
-for (const typeName of [
-  'envoy.extensions.filters.http.fault.v3.HTTPFault',
-  'envoy.extensions.filters.http.cors.v3.Cors',
-]) {
-  registerHttpFilter({
-    typeName,
-    compile(r: ProtoReader) {
-      r.done();
-      return undefined;
-    },
-  });
-}
 
 /** What the proxy needs from the bootstrap (src/agent/bootstrap.ts's Bootstrap fits). */
 export interface ProxyBootstrap {
@@ -120,7 +98,11 @@ export class ProxyServer {
       resourceTypes: envoyResourceTypes({
         cluster: (m, c) => compileCluster(m, { decodeAny: c.decodeAny }),
         clusterLoadAssignment: (m, c) => compileClusterLoadAssignment(m, { decodeAny: c.decodeAny }),
-        routeConfiguration: (m, c) => compileRouteConfiguration(m, { decodeAny: c.decodeAny }),
+        routeConfiguration: (m, c) =>
+          compileRouteConfiguration(m, {
+            decodeAny: c.decodeAny,
+            perFilterConfig: compilePerRouteFilterConfig,
+          }),
         listener: (m, c) => compileListener(m, { ...env, decodeAny: c.decodeAny }),
       }),
     });

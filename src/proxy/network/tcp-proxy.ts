@@ -244,7 +244,7 @@ export class TcpProxySession implements LbContext {
     st.upstreamCxActive.value++;
     cluster.rm.connections++;
     host.connectionsActive++;
-    const sock = cluster.config.transport.connect(
+    const sock = (host.transport ?? cluster.config.transport).connect(
       host,
       this.onUpstreamConnected,
       this.onUpstreamConnectError,

@@ -6,8 +6,9 @@
  * for STRICT_DNS / LOGICAL_DNS with periodic refresh, and on-demand hosts for ORIGINAL_DST.
  */
 import dns from 'node:dns';
-import { isIP } from 'node:net';
+import net, { isIP } from 'node:net';
 import { logger } from '../../lib/log.ts';
+import { fromProtoStruct, type JsonValue } from '../../lib/xds/well-known.ts';
 import {
   type AnyDecoder,
   CompileContext,
@@ -36,8 +37,14 @@ import {
   loadBalancerFactory,
   pickWithPredicate,
 } from './lb/load-balancer.ts';
+import { type LocalityHosts, LocalityWeightedLoadBalancer } from './lb/locality-weighted.ts';
 import { H1Pool, type PoolSettings } from './pool/h1.ts';
-import { compileTransportSocket, type TransportSocketFactory } from './transport-socket.ts';
+import {
+  compileTransportSocket,
+  SDS_CERTIFICATES_UNAVAILABLE,
+  SDS_VALIDATION_UNAVAILABLE,
+  type TransportSocketFactory,
+} from './transport-socket.ts';
 
 const log = logger('proxy:cluster');
 
@@ -68,7 +75,9 @@ export interface LbEndpointConfig {
 export interface LocalityEndpointsConfig {
   readonly locality: string;
   readonly priority: number;
+  /** load_balancing_weight; 0 when unset (such a locality gets no load when weighted). */
   readonly weight: number;
+  readonly metadata: unknown;
   readonly endpoints: readonly LbEndpointConfig[];
 }
 
@@ -107,7 +116,26 @@ export interface ClusterConfig {
   readonly dnsFamily: DnsFamily;
   readonly originalDst: OriginalDstSettings;
   readonly transport: TransportSocketFactory;
+  /** transport_socket_matches, in order; the first whose `match` fits a host wins. */
+  readonly transportMatches: readonly TransportSocketMatch[];
+  /** upstream_bind_config.source_address. */
+  readonly bindAddress: { readonly address: string; readonly port: number } | undefined;
+  /** common_lb_config.locality_weighted_lb_config: pick a locality first, then a host in it. */
+  readonly localityWeighted: boolean;
   readonly tcpKeepaliveMs: number;
+}
+
+/** Metadata namespace transport_socket_matches match endpoints and localities against. */
+export const TRANSPORT_SOCKET_MATCH_KEY = 'envoy.transport_socket_match';
+
+export interface TransportSocketMatch {
+  readonly name: string;
+  /** Every key must equal the endpoint's (or its locality's) metadata value; {} matches all. */
+  readonly match: Readonly<Record<string, JsonValue>>;
+  /** Undefined when the socket needs secrets this proxy cannot get (see `unavailable`). */
+  readonly transport: TransportSocketFactory | undefined;
+  /** Why the socket cannot be built, as "field path: message" (SDS secrets). */
+  readonly unavailable: string | undefined;
 }
 
 export interface ClusterCompileOptions {
@@ -172,6 +200,7 @@ export function compileCluster(
     rr.done();
   }
   let healthyPanicThreshold = 50;
+  let localityWeighted = false;
   const common = r.message('common_lb_config');
   if (common) {
     const p = common.message('healthy_panic_threshold');
@@ -184,10 +213,11 @@ export function compileCluster(
     // Without active health checks there is no first health check to wait for.
     common.ignore('ignore_new_hosts_until_first_hc');
     common.unsupported('zone_aware_lb_config', 'zone-aware load balancing is not supported');
-    common.unsupported(
-      'locality_weighted_lb_config',
-      'locality-weighted load balancing is not supported yet',
-    );
+    const lw = common.message('locality_weighted_lb_config');
+    if (lw) {
+      localityWeighted = true;
+      lw.done();
+    }
     common.unsupported('close_connections_on_host_set_change');
     common.unsupported('consistent_hashing_lb_config', 'hashing load balancers are not supported yet');
     common.unsupported('override_host_status');
@@ -197,7 +227,12 @@ export function compileCluster(
   let loadAssignment: LoadAssignment | undefined;
   const la = r.message('load_assignment');
   if (la) loadAssignment = compileLoadAssignmentInto(la, type !== 'STATIC' && type !== 'EDS');
-  if ((type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && !la) {
+  if (type === 'STATIC' && !la) {
+    // Envoy accepts a STATIC cluster without endpoints (Istio's BlackHoleCluster): it has no
+    // hosts, so requests get 503 UH and TCP connections are closed.
+    loadAssignment = { clusterName: name, localities: [], overprovisioningFactor: 140 };
+  }
+  if ((type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && !la) {
     ctx.error('load_assignment', `${type} clusters need a load_assignment`);
   }
   if (type === 'LOGICAL_DNS' && loadAssignment) {
@@ -261,7 +296,9 @@ export function compileCluster(
   r.unsupported('health_checks', 'active health checking is not supported yet');
   r.unsupported('outlier_detection', 'outlier detection is not supported yet');
   const cleanupIntervalMs = r.duration('cleanup_interval') ?? 5000;
-  r.unsupported('upstream_bind_config', 'upstream bind config is not supported');
+  let bindAddress: ClusterConfig['bindAddress'];
+  const bind = r.message('upstream_bind_config');
+  if (bind) bindAddress = compileBindConfig(bind);
   r.unsupported('lb_subset_config', 'subset load balancing is not supported');
   r.unsupported('ring_hash_lb_config', 'ring hash load balancing is not supported yet');
   r.unsupported('maglev_lb_config', 'maglev load balancing is not supported yet');
@@ -283,7 +320,16 @@ export function compileCluster(
   r.raw('lb_config');
   const ts = r.message('transport_socket');
   const transport = compileTransportSocket(ts, options.readFile);
-  r.unsupported('transport_socket_matches', 'transport socket matches are not supported yet');
+  const transportMatches = compileTransportSocketMatches(r, options);
+  // Endpoints known now (STATIC) that pick a socket this proxy cannot build refuse the cluster.
+  if (loadAssignment && transportMatches.some((m) => m.unavailable)) {
+    for (const loc of loadAssignment.localities) {
+      for (const ep of loc.endpoints) {
+        const m = matchTransportSocket(transportMatches, ep.metadata, loc.metadata);
+        if (m?.unavailable) ctx.error('transport_socket_matches', `endpoint ${ep.address}: ${m.unavailable}`);
+      }
+    }
+  }
   r.ignore('metadata');
   const protocolSelection = r.enumName('protocol_selection', [
     'USE_CONFIGURED_PROTOCOL',
@@ -344,8 +390,103 @@ export function compileCluster(
     dnsFamily,
     originalDst,
     transport,
+    transportMatches,
+    bindAddress,
+    localityWeighted,
     tcpKeepaliveMs,
   });
+}
+
+/** config.core.v3.BindConfig → the local address upstream sockets bind. */
+function compileBindConfig(r: ProtoReader): { address: string; port: number } | undefined {
+  const sa = r.message('source_address');
+  let out: { address: string; port: number } | undefined;
+  if (sa) {
+    const address = sa.string('address');
+    const port = sa.number('port_value');
+    sa.enumName('protocol', ['TCP', 'UDP'] as const);
+    sa.oneof(['port_value', 'named_port']);
+    sa.raw('port_specifier');
+    sa.unsupported('named_port', 'named ports are not supported');
+    sa.unsupported('resolver_name', 'custom resolvers are not supported');
+    sa.unsupported('ipv4_compat', 'ipv4_compat is not supported');
+    sa.unsupported('network_namespace_filepath', 'network namespaces are not supported');
+    sa.done();
+    if (isIP(address) === 0) r.ctx.error(sa.at('address'), 'source address must be an IP address');
+    else if (port < 0 || port > 65535) r.ctx.error(sa.at('port_value'), 'port out of range');
+    else out = { address, port };
+  } else {
+    r.ctx.error(r.at('source_address'), 'source_address is required');
+  }
+  r.unsupported('freebind', 'IP_FREEBIND is not supported (Node cannot set it)');
+  r.unsupported('socket_options', 'socket options are not supported');
+  r.unsupported('extra_source_addresses', 'extra source addresses are not supported');
+  r.unsupported('additional_source_addresses', 'additional source addresses are not supported');
+  r.unsupported('local_address_selector', 'local address selectors are not supported');
+  r.done();
+  return out;
+}
+
+function compileTransportSocketMatches(
+  r: ProtoReader,
+  options: ClusterCompileOptions,
+): TransportSocketMatch[] {
+  const out: TransportSocketMatch[] = [];
+  for (const m of r.messages('transport_socket_matches')) {
+    const name = m.string('name');
+    const match = fromProtoStruct(m.raw('match') as { fields?: unknown } | null);
+    const rawSocket = m.raw('transport_socket');
+    m.done();
+    // Compiled in its own context: a socket that fails only for want of SDS secrets is kept as
+    // unavailable (the cluster still serves hosts that do not select it); other errors refuse.
+    const sub = new CompileContext({ decodeAny: r.ctx.decodeAny });
+    const socketPath = m.at('transport_socket');
+    const reader =
+      rawSocket === undefined || rawSocket === null
+        ? undefined
+        : new Reader(sub, rawSocket, socketPath, 'envoy.config.core.v3.TransportSocket');
+    const transport = compileTransportSocket(reader, options.readFile);
+    const needsSds = sub.issues.filter(
+      (i) => i.message === SDS_CERTIFICATES_UNAVAILABLE || i.message === SDS_VALIDATION_UNAVAILABLE,
+    );
+    for (const i of sub.issues) if (!needsSds.includes(i)) r.ctx.error(i.path, i.message);
+    const unavailable =
+      needsSds.length > 0 ? needsSds.map((i) => `${i.path}: ${i.message}`).join('; ') : undefined;
+    out.push({ name, match, transport: sub.ok ? transport : undefined, unavailable });
+  }
+  return out;
+}
+
+function matchFits(match: Readonly<Record<string, JsonValue>>, md: Record<string, JsonValue>): boolean {
+  for (const [k, v] of Object.entries(match)) {
+    if (JSON.stringify(md[k]) !== JSON.stringify(v)) return false;
+  }
+  return true;
+}
+
+/** The endpoint's `envoy.transport_socket_match` metadata (filter_metadata), as plain JSON. */
+function socketMatchMetadata(metadata: unknown): Record<string, JsonValue> | undefined {
+  const fm = (metadata as { filter_metadata?: Record<string, unknown> } | null | undefined)?.filter_metadata;
+  const s = fm?.[TRANSPORT_SOCKET_MATCH_KEY];
+  return s === undefined || s === null ? undefined : fromProtoStruct(s as { fields?: unknown });
+}
+
+/**
+ * First transport_socket_matches entry fitting the endpoint's metadata, else its locality's
+ * (Envoy's order); undefined = the cluster's transport_socket.
+ */
+export function matchTransportSocket(
+  matches: readonly TransportSocketMatch[],
+  endpointMetadata: unknown,
+  localityMetadata: unknown,
+): TransportSocketMatch | undefined {
+  if (matches.length === 0) return undefined;
+  // Absent metadata is empty metadata: only a catch-all (empty `match`) fits it.
+  const ep = socketMatchMetadata(endpointMetadata) ?? {};
+  for (const m of matches) if (matchFits(m.match, ep)) return m;
+  const loc = socketMatchMetadata(localityMetadata) ?? {};
+  for (const m of matches) if (matchFits(m.match, loc)) return m;
+  return undefined;
 }
 
 function compileCircuitBreakers(r: ProtoReader): Thresholds {
@@ -436,7 +577,7 @@ function compileLoadAssignmentInto(r: ProtoReader, allowNames: boolean): LoadAss
       loc.done();
     }
     const priority = l.number('priority');
-    const weight = l.wrappedNumber('load_balancing_weight', 1);
+    const weight = l.wrappedNumber('load_balancing_weight', 0);
     const endpoints: LbEndpointConfig[] = [];
     for (const e of l.messages('lb_endpoints')) {
       const ep = compileLbEndpoint(e, allowNames);
@@ -444,11 +585,11 @@ function compileLoadAssignmentInto(r: ProtoReader, allowNames: boolean): LoadAss
     }
     l.unsupported('leds_cluster_locality_config', 'LEDS is not supported');
     l.raw('lb_config');
-    // Proximity only matters for locality-aware balancing, which is not enabled.
+    // Proximity only matters for locality-aware routing (zone-aware), which is refused.
     l.ignore('proximity');
-    l.ignore('metadata');
+    const metadata = l.raw('metadata');
     l.done();
-    localities.push({ locality, priority, weight, endpoints });
+    localities.push({ locality, priority, weight, metadata, endpoints });
   }
   let overprovisioningFactor = 140;
   const policy = r.message('policy');
@@ -674,6 +815,7 @@ export class Cluster {
     this.rm.thresholds = config.thresholds;
     this.poolSettings = this.buildPoolSettings();
     for (const h of this.hostsByKey.values()) {
+      this.configureHost(h);
       if (h.pool) {
         // Existing connections finish their requests; new ones use the new settings.
         h.pool.drain();
@@ -698,6 +840,7 @@ export class Cluster {
   private applyAssignment(la: LoadAssignment, resolved?: Map<LbEndpointConfig, string[]>): void {
     this.stats.updateAttempt.value++;
     const byPriority: Host[][] = [];
+    const localityWeights: Map<string, number>[] = [];
     const keep = new Set<Host>();
     for (const loc of la.localities) {
       for (const ep of loc.endpoints) {
@@ -715,8 +858,12 @@ export class Cluster {
           host.priority = loc.priority;
           host.locality = loc.locality;
           host.metadata = ep.metadata;
+          host.localityMetadata = loc.metadata;
+          this.configureHost(host);
           keep.add(host);
           (byPriority[loc.priority] ??= []).push(host);
+          const weights = (localityWeights[loc.priority] ??= new Map());
+          weights.set(loc.locality, loc.weight);
         }
       }
     }
@@ -726,9 +873,36 @@ export class Cluster {
         this.retireHost(host);
       }
     }
-    this.setHosts(byPriority, la.overprovisioningFactor);
+    this.setHosts(byPriority, la.overprovisioningFactor, localityWeights);
     this.stats.updateSuccess.value++;
     if (keep.size === 0) this.stats.updateEmpty.value++;
+  }
+
+  /** Per-host connection settings from the cluster config: bind address, transport socket. */
+  private configureHost(host: Host): void {
+    const c = this.config;
+    host.bindAddress = c.bindAddress;
+    const before = host.transport;
+    const m = matchTransportSocket(c.transportMatches, host.metadata, host.localityMetadata);
+    if (m === undefined) host.transport = undefined;
+    else if (m.transport) host.transport = m.transport;
+    else if (before?.kind === 'unavailable' && (before as UnavailableTransportSocket).match === m) {
+      return;
+    } else {
+      // Only reachable through EDS (a STATIC cluster with such endpoints is refused at compile).
+      const why = `transport_socket_matches "${m.name}": ${m.unavailable}`;
+      log.error('endpoint selects a transport socket this proxy cannot build', {
+        cluster: this.name,
+        host: host.key,
+        error: why,
+      });
+      host.transport = new UnavailableTransportSocket(why, m);
+    }
+    if (host.transport !== before && host.pool) {
+      // Connections opened with the old socket finish their requests; new ones use the new one.
+      host.pool.drain();
+      host.pool = undefined;
+    }
   }
 
   private retireHost(host: Host): void {
@@ -736,7 +910,11 @@ export class Cluster {
     if (host.pool) host.pool.drain();
   }
 
-  private setHosts(byPriority: Host[][], overprovisioningFactor: number): void {
+  private setHosts(
+    byPriority: Host[][],
+    overprovisioningFactor: number,
+    localityWeights: readonly (Map<string, number> | undefined)[] = [],
+  ): void {
     const factory = loadBalancerFactory(
       this.config.lbPolicy === 'CLUSTER_PROVIDED' ? 'ROUND_ROBIN' : this.config.lbPolicy,
     )!;
@@ -760,7 +938,9 @@ export class Cluster {
         hosts,
         healthy: h,
         degraded: d,
-        lbHealthy: factory(h, this.config.lbSettings, this.random),
+        lbHealthy: this.config.localityWeighted
+          ? this.localityBalancer(hosts, h, localityWeights[p], overprovisioningFactor)
+          : factory(h, this.config.lbSettings, this.random),
         lbAll: factory(hosts, this.config.lbSettings, this.random),
         health,
       });
@@ -787,6 +967,38 @@ export class Cluster {
     this.stats.membershipHealthy.set(healthy);
     this.stats.membershipDegraded.set(degraded);
     this.stats.membershipChange.value++;
+  }
+
+  /** Locality first, then the policy's balancer inside the locality (healthy hosts only). */
+  private localityBalancer(
+    hosts: readonly Host[],
+    healthy: readonly Host[],
+    weights: Map<string, number> | undefined,
+    overprovisioningFactor: number,
+  ): LoadBalancer {
+    const byLocality = new Map<string, { all: Host[]; eligible: Host[] }>();
+    for (const h of hosts) {
+      let g = byLocality.get(h.locality);
+      if (!g) byLocality.set(h.locality, (g = { all: [], eligible: [] }));
+      g.all.push(h);
+      if (h.health === HEALTH_HEALTHY) g.eligible.push(h);
+    }
+    const localities: LocalityHosts[] = [...byLocality].map(([name, g]) => ({
+      weight: weights?.get(name) ?? 0,
+      hosts: g.all,
+      eligible: g.eligible,
+    }));
+    const factory = loadBalancerFactory(
+      this.config.lbPolicy === 'CLUSTER_PROVIDED' ? 'ROUND_ROBIN' : this.config.lbPolicy,
+    )!;
+    return new LocalityWeightedLoadBalancer(
+      localities,
+      healthy,
+      factory,
+      this.config.lbSettings,
+      this.random,
+      overprovisioningFactor,
+    );
   }
 
   /** All hosts of every priority (admin, tests). */
@@ -856,6 +1068,7 @@ export class Cluster {
     let host = this.hostsByKey.get(key);
     if (host === undefined) {
       host = new Host(this, address, port);
+      this.configureHost(host);
       this.hostsByKey.set(key, host);
       this.stats.membershipTotal.set(this.hostsByKey.size);
       this.stats.membershipHealthy.set(this.hostsByKey.size);
@@ -960,6 +1173,26 @@ export class Cluster {
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
     if (this.cleanupTimer) clearInterval(this.cleanupTimer);
     for (const h of this.hostsByKey.values()) h.pool?.destroy();
+  }
+}
+
+/** A host whose selected transport socket cannot be built: every connect fails, naming why. */
+class UnavailableTransportSocket implements TransportSocketFactory {
+  readonly kind = 'unavailable';
+  private readonly why: string;
+  readonly match: TransportSocketMatch;
+  constructor(why: string, match: TransportSocketMatch) {
+    this.why = why;
+    this.match = match;
+  }
+  connect(_host: Host, _onReady: () => void, onError: (err: Error) => void): net.Socket {
+    const s = new net.Socket();
+    const err = new Error(this.why);
+    process.nextTick(() => {
+      onError(err);
+      s.destroy(err);
+    });
+    return s;
   }
 }
 

@@ -5,6 +5,7 @@
  * so their pools and warm connections survive an EDS push.
  */
 import type { H1Pool } from './pool/h1.ts';
+import type { TransportSocketFactory } from './transport-socket.ts';
 
 export const HEALTH_HEALTHY = 0;
 export const HEALTH_DEGRADED = 1;
@@ -28,6 +29,12 @@ export class Host {
   /** "region/zone/sub_zone". */
   locality: string;
   metadata: unknown;
+  /** Metadata of the host's locality (transport_socket_matches fall back to it). */
+  localityMetadata: unknown = undefined;
+  /** upstream_bind_config.source_address: the local address of upstream sockets (port 0 = any). */
+  bindAddress: { readonly address: string; readonly port: number } | undefined = undefined;
+  /** The transport socket chosen for this host (transport_socket_matches, else the cluster's). */
+  transport: TransportSocketFactory | undefined = undefined;
   /** Requests in flight on this host (least-request LB). */
   activeRequests = 0;
   connectionsActive = 0;

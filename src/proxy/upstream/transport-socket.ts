@@ -28,10 +28,27 @@ export interface TransportSocketFactory {
   ): net.Socket;
 }
 
+/**
+ * Errors for secrets only the security layer (SDS) can provide. transport_socket_matches keeps
+ * a match that fails only with these as "unavailable" instead of refusing the whole cluster.
+ */
+export const SDS_CERTIFICATES_UNAVAILABLE =
+  'SDS certificates are provided by the security layer, not supported here yet';
+export const SDS_VALIDATION_UNAVAILABLE =
+  'SDS / provider validation contexts are provided by the security layer, not supported here yet';
+
 export class RawTransportSocketFactory implements TransportSocketFactory {
   readonly kind = 'raw_buffer';
   connect(host: Host, onReady: () => void, onError: (err: Error) => void, allowHalfOpen = false): net.Socket {
-    const s = net.connect({ host: host.address, port: host.port, noDelay: true, allowHalfOpen });
+    const s = net.connect({
+      host: host.address,
+      port: host.port,
+      noDelay: true,
+      allowHalfOpen,
+      // upstream_bind_config.source_address (port 0 = any port).
+      localAddress: host.bindAddress?.address,
+      localPort: host.bindAddress?.port || undefined,
+    });
     s.once('connect', onReady);
     s.once('error', onError);
     return s;
@@ -98,8 +115,12 @@ export class TlsTransportSocketFactory implements TransportSocketFactory {
   connect(host: Host, onReady: () => void, onError: (err: Error) => void, allowHalfOpen = false): net.Socket {
     const st = this.settings;
     const s = tls.connect({
-      // net.Socket option passed through by tls.connect (not in the TLS option types).
-      ...({ allowHalfOpen } as object),
+      // net.Socket options passed through by tls.connect (not in the TLS option types).
+      ...({
+        allowHalfOpen,
+        localAddress: host.bindAddress?.address,
+        localPort: host.bindAddress?.port || undefined,
+      } as object),
       host: host.address,
       port: host.port,
       servername: st.sni,
@@ -286,10 +307,7 @@ function compileCommonTlsContext(
     if ((s.cert === undefined) !== (s.key === undefined))
       ctx.error(cert.path, 'certificate_chain and private_key go together');
   }
-  c.unsupported(
-    'tls_certificate_sds_secret_configs',
-    'SDS certificates are provided by the security layer, not supported here yet',
-  );
+  c.unsupported('tls_certificate_sds_secret_configs', SDS_CERTIFICATES_UNAVAILABLE);
   c.unsupported('tls_certificate_provider_instance', 'certificate provider instances are not supported');
   c.unsupported('tls_certificate_certificate_provider', 'certificate providers are not supported');
   c.unsupported('tls_certificate_certificate_provider_instance', 'certificate providers are not supported');
@@ -304,10 +322,7 @@ function compileCommonTlsContext(
   if (which === 'validation_context') {
     compileValidationContext(c.message('validation_context')!, s, readFile);
   } else if (which !== undefined) {
-    c.unsupported(
-      which,
-      'SDS / provider validation contexts are provided by the security layer, not supported here yet',
-    );
+    c.unsupported(which, SDS_VALIDATION_UNAVAILABLE);
   }
   s.alpn = c.strings('alpn_protocols');
   c.unsupported('custom_handshaker', 'custom handshakers are not supported');

@@ -35,8 +35,8 @@ export interface ControlPlane {
  */
 export const TEST_MESH = 'localityLbSetting: {enabled: false}\nenableAutoMtls: false\n';
 
-export async function startControlPlane(configYaml: string): Promise<ControlPlane> {
-  const cp = await FakeMizzend.start({ configYaml, mesh: TEST_MESH });
+export async function startControlPlane(configYaml: string, mesh = TEST_MESH): Promise<ControlPlane> {
+  const cp = await FakeMizzend.start({ configYaml, mesh });
   const ads = new AdsServer<PushContext>({ generators: cp.generators, pushContext: () => cp.push });
   const port = await ads.listen(0, '127.0.0.1');
   return {

@@ -28,7 +28,36 @@ test('unsupported cluster fields are errors naming the field', (t: TestContext) 
     [{ health_checks: [{ timeout: { seconds: 1 } }] }, 'health_checks'],
     [{ outlier_detection: { consecutive_5xx: { value: 5 } } }, 'outlier_detection'],
     [{ lb_policy: 'RING_HASH' }, 'lb_policy'],
-    [{ transport_socket_matches: [{ name: 'tlsMode-istio' }] }, 'transport_socket_matches'],
+    // Known endpoints selecting a socket that needs SDS secrets refuse the cluster.
+    [
+      {
+        transport_socket_matches: [
+          {
+            name: 'all',
+            match: {},
+            transport_socket: {
+              name: 'envoy.transport_sockets.tls',
+              typed_config: any(TYPE.UPSTREAM_TLS_CONTEXT, {
+                common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'default' }] },
+              }),
+            },
+          },
+        ],
+      },
+      'transport_socket_matches',
+    ],
+    [
+      {
+        transport_socket_matches: [
+          { name: 'bad', match: {}, transport_socket: { name: 'envoy.transport_sockets.alts' } },
+        ],
+      },
+      'transport_socket_matches[0].transport_socket.typed_config',
+    ],
+    [
+      { upstream_bind_config: { source_address: { address: '127.0.0.6' }, freebind: { value: true } } },
+      'upstream_bind_config.freebind',
+    ],
     [
       {
         typed_extension_protocol_options: {

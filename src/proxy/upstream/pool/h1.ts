@@ -108,7 +108,11 @@ export class H1Connection implements H1ParserHandler {
       maxHeaderCount: s.maxResponseHeadersCount,
       underscores: UNDERSCORES_ALLOW,
     });
-    this.socket = s.transport.connect(this.host, this.onConnected, this.onConnectError);
+    this.socket = (this.host.transport ?? s.transport).connect(
+      this.host,
+      this.onConnected,
+      this.onConnectError,
+    );
     this.writer = new WriteBuffer(this.socket, s.bufferLimit);
     this.socket.on('data', this.onData);
     this.socket.on('end', this.onEnd);

@@ -4,7 +4,10 @@
  * table compiles `typed_per_filter_config` entries through the same registration. An
  * unregistered filter is a config error (NACK), unless the filter is marked `is_optional`.
  */
-import type { CompileContext, ProtoReader } from '../../../config/proto.ts';
+import { messageNameOf, ROUTE_FILTER_CONFIG_TYPE_URL } from '../../../../lib/xds/type-urls.ts';
+import { type CompileContext, type ProtoReader, readAny } from '../../../config/proto.ts';
+import { corsFilterRegistration, corsPolicyRegistration } from './cors.ts';
+import { faultFilterRegistration } from './fault.ts';
 import type { HttpFilterFactory } from './filter.ts';
 
 /** Things a filter factory may need from its environment at compile time. */
@@ -22,7 +25,11 @@ export interface HttpFilterRegistration {
   compilePerRoute?(reader: ProtoReader, ctx: CompileContext): unknown;
 }
 
-const byType = new Map<string, HttpFilterRegistration>();
+// Built-in filters are listed here (not self-registered) so every user of the registry has
+// them without importing each filter module; the router registers itself (it needs the HCM).
+const byType = new Map<string, HttpFilterRegistration>(
+  [faultFilterRegistration, corsFilterRegistration, corsPolicyRegistration].map((r) => [r.typeName, r]),
+);
 
 export function registerHttpFilter(reg: HttpFilterRegistration): void {
   byType.set(reg.typeName, reg);
@@ -35,3 +42,41 @@ export function httpFilterRegistration(typeName: string): HttpFilterRegistration
 export function registeredHttpFilters(): string[] {
   return [...byType.keys()];
 }
+
+/**
+ * Compiles one typed_per_filter_config entry through the registry, for route configurations
+ * compiled outside an HCM (RDS). Same rules as the HCM's inline compile: a FilterConfig wrapper
+ * may mark the override optional (skipped when the filter is unknown); `disabled` is refused;
+ * undefined means "not supported" (the route table reports it with the path).
+ */
+export function compilePerRouteFilterConfig(
+  _filterName: string,
+  config: unknown,
+  path: string,
+  ctx: CompileContext,
+): unknown {
+  let opened = readAny(ctx, config, path);
+  if (!opened) return null;
+  let optional = false;
+  if (opened.typeName === FILTER_CONFIG) {
+    const w = opened.reader;
+    optional = w.bool('is_optional');
+    w.unsupported('disabled', 'disabling a filter per route is not supported');
+    const inner = w.raw('config');
+    w.done();
+    if (inner === undefined || inner === null) return null;
+    opened = readAny(ctx, inner, `${path}.config`);
+    if (!opened) return null;
+  }
+  const reg = byType.get(opened.typeName);
+  if (!reg?.compilePerRoute) {
+    opened.reader.ignore(...Object.keys(opened.reader.msg));
+    opened.reader.done();
+    return optional ? SKIPPED : undefined;
+  }
+  return reg.compilePerRoute(opened.reader, ctx) ?? null;
+}
+
+const FILTER_CONFIG = messageNameOf(ROUTE_FILTER_CONFIG_TYPE_URL);
+/** Marker for a skipped optional per-route config (kept so the route compiles). */
+const SKIPPED = Object.freeze({ skipped: true });
