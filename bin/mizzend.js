@@ -3,6 +3,7 @@
 // when an older Node runs this file, re-run it on the Node 24 that `npm ci` installed beside it.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,7 +19,10 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
     stdio: 'inherit',
   });
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => child.kill(signal));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+  // Killed by a signal (before it could handle it): the shell convention, 128 + its number.
+  child.on('exit', (code, signal) =>
+    process.exit(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)),
+  );
 } else {
   const { main } = await import('../src/pilot/cmd/mizzend.ts');
   process.exitCode = await main(process.argv.slice(2));

@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     'full-rounds': { type: 'string', default: '3' },
     delta: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'max-rss-gb': { type: 'string', default: '12' },
   },
 });
 const size: MeshSize = {
@@ -160,6 +161,25 @@ async function main(): Promise<void> {
       if (!ports) await new Promise((r) => setTimeout(r, 20));
     }
     const startupMs = Date.now() - t0;
+    // A guard for the machine: the bench stops when mizzend's RSS passes --max-rss-gb.
+    const maxRss = Number(args['max-rss-gb']) * 2 ** 30;
+    const pid = ports.pid;
+    const guard = setInterval(() => {
+      readFile(`/proc/${pid}/status`, 'utf8').then(
+        (status) => {
+          const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
+          if (rss <= maxRss) return;
+          console.log(
+            `mizzend RSS ${fmt(rss / 2 ** 20)} MB passed --max-rss-gb ${args['max-rss-gb']}; stopping the bench`,
+          );
+          load?.kill('SIGKILL');
+          mizzend?.kill('SIGKILL');
+          process.exit(2);
+        },
+        () => {},
+      );
+    }, 2000);
+    guard.unref();
     const afterStart = await processFigures(ports.monitoring, ports.pid);
     console.log(
       `start-up: ${startupMs} ms to serving; RSS ${fmt(afterStart.rssMb)} MB, CPU ${fmt(afterStart.cpuSeconds, 2)} s`,

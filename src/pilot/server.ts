@@ -356,6 +356,8 @@ export class MizzenDiscoveryServer extends EventEmitter<MizzenDiscoveryServerEve
       this.#meshWatcher = new MeshConfigWatcher(this.#options.meshConfigFile, this.#mesh, (mesh) =>
         this.#onMeshChange(mesh),
       );
+      // Watching from here on: an edit during start-up lands in the first push context.
+      this.#meshWatcher.start();
     }
     // Bind /ready first, so a probe sees 503 (not a refused connection) while config syncs.
     const monitoring = await this.debug.listen(
@@ -416,7 +418,6 @@ export class MizzenDiscoveryServer extends EventEmitter<MizzenDiscoveryServerEve
     this.#adsListening = true;
     this.#isReady = true;
     this.#ports = { grpc, monitoring };
-    this.#meshWatcher?.start();
     log.info('listening', {
       grpc,
       monitoring,
