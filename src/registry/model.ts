@@ -178,7 +178,7 @@ export function labelsMatch(
   labels: Readonly<Record<string, string>>,
 ): boolean {
   if (!selector) return true;
-  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
+  for (const k in selector) if (labels[k] !== selector[k]) return false;
   return true;
 }
 

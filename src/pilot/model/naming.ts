@@ -5,7 +5,9 @@
  *   clusters        outbound|9080|v1|reviews.default.svc.cluster.local, inbound|9080||
  *   SNI / SDS keys  outbound_.9080_.v1_.reviews.default.svc.cluster.local
  *   listeners       virtualOutbound, virtualInbound, 0.0.0.0_9080, 10.0.0.1_9080
- *   routes          9080, 127.0.0.1:9080 (bound egress listener), http.80, https.443.<port>.<gw>.<ns>
+ *   routes          9080, 127.0.0.1:9080 (bound egress listener), http.80, https.443.<port>.<gw>.<ns>,
+ *                   http_proxy, host:port (sniffed services, proxyless gRPC listeners)
+ *   filter chains   PassthroughFilterChain, virtualOutbound-blackhole, …; inbound|http|9080
  */
 
 export const TrafficDirection = { INBOUND: 'inbound', OUTBOUND: 'outbound' } as const;
@@ -212,6 +214,9 @@ export function grpcRouteName(hostname: string, port: number): string {
 export function gatewayBlackholeVirtualHostName(port: number): string {
   return `blackhole:${port}`;
 }
+
+/** Route configuration of the HTTP proxy listener (MeshConfig.proxyHttpPort): every service, any port. */
+export const HTTP_PROXY_ROUTE_NAME = 'http_proxy';
 
 /** What a cluster stat name pattern (MeshConfig in/outboundClusterStatName) may refer to. */
 export interface ClusterStatVars {

@@ -30,6 +30,7 @@ import {
   VirtualServiceIndex,
 } from './indexes/virtual-service-index.ts';
 import type { Proxy } from './proxy.ts';
+import { labelsKey, type PushCacheSlot, PushCaches } from './push-cache.ts';
 import type { PushRequest } from './push-request.ts';
 
 export type { ConsolidatedDestinationRule } from './indexes/destination-rule-index.ts';
@@ -80,6 +81,10 @@ export class PushContext {
   readonly gatewayIndex: GatewayIndex;
   readonly sidecarIndex: SidecarScopeIndex;
   readonly #targets = new Map<string, readonly ServiceTarget[]>();
+  /** Per proxy object: its scope is asked for many times per push by every generator. */
+  readonly #scopes = new WeakMap<Proxy, SidecarScope>();
+  /** Generators' per-push memo tables (push-cache.ts). */
+  readonly caches = new PushCaches();
 
   /** Use initPushContext / updatePushContext. */
   constructor(
@@ -144,7 +149,7 @@ export class PushContext {
 
   /** The proxy's own service ports (inbound listeners and clusters), from the registry. */
   serviceTargets(proxy: Proxy): readonly ServiceTarget[] {
-    const key = `${proxy.namespace}|${proxy.ipAddresses.join(',')}|${labelKey(proxy.labels)}`;
+    const key = `${proxy.namespace}|${proxy.ipAddresses.join(',')}|${labelsKey(proxy.labels)}`;
     let t = this.#targets.get(key);
     if (!t) {
       t = Object.freeze(this.registry.serviceTargets(proxy));
@@ -165,7 +170,17 @@ export class PushContext {
 
   /** The Sidecar scope of the proxy (the matching Sidecar resource, or the namespace default). */
   sidecarScope(proxy: Proxy): SidecarScope {
-    return this.sidecarIndex.scopeFor(proxy);
+    let scope = this.#scopes.get(proxy);
+    if (!scope) {
+      scope = this.sidecarIndex.scopeFor(proxy);
+      this.#scopes.set(proxy, scope);
+    }
+    return scope;
+  }
+
+  /** The push's memo table of `slot`, created on first use (see push-cache.ts). */
+  cache<T>(slot: PushCacheSlot<T>): T {
+    return this.caches.get(slot);
   }
 
   // ---- routing config ----
@@ -209,13 +224,6 @@ export class PushContext {
   gateway(name: string): ConfigResource<Gateway> | undefined {
     return this.gatewayIndex.byName(name);
   }
-}
-
-function labelKey(labels: Readonly<Record<string, string>>): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${labels[k]}`)
-    .join(',');
 }
 
 /** Builds every index from scratch. */

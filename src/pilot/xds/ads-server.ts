@@ -48,14 +48,33 @@ import {
   type WatchedResource,
   type XdsConnection,
 } from './connection.ts';
-import type { GeneratorRegistry, XdsResource } from './generator-registry.ts';
+import type { GeneratorRegistry, WatchedResourceView, XdsResource } from './generator-registry.ts';
 import { PushQueue } from './push-queue.ts';
-import { resourceVersion } from './resource-version.ts';
+import { listSignature, resourceVersion } from './resource-version.ts';
+import { SharedNameSets } from './shared-names.ts';
 import { type Decision, shouldRespond, shouldRespondDelta } from './should-respond.ts';
 import { connectionSyncStatus, type ProxySyncStatus } from './status.ts';
 import { type XdsMetrics, xdsMetrics } from './xds-metrics.ts';
 
 const log = logger('pilot:ads');
+
+/**
+ * Types whose every SotW response must hold the complete set (xDS spec: Listener and Cluster);
+ * responses of the other types may carry only some of the subscribed resources.
+ */
+const ALL_RESOURCES_REQUIRED_IN_SOTW: ReadonlySet<string> = new Set([LISTENER_TYPE_URL, CLUSTER_TYPE_URL]);
+
+/** True when a delta request subscribes or unsubscribes anything. */
+function changesNames(req: DiscoveryRequest | DeltaDiscoveryRequest): boolean {
+  const d = req as DeltaDiscoveryRequest;
+  return (d.resource_names_subscribe?.length ?? 0) > 0 || (d.resource_names_unsubscribe?.length ?? 0) > 0;
+}
+
+/** True when every resource is one the proxy subscribed to (then the list is sent as is). */
+function allSubscribed(resources: readonly XdsResource[], names: ReadonlySet<string>): boolean {
+  for (const r of resources) if (!names.has(r.name)) return false;
+  return true;
+}
 
 /**
  * Make-before-break: clusters (and their endpoints) before the listeners and routes that point
@@ -98,6 +117,13 @@ export interface AdsServerOptions<Push> {
   readonly controlPlaneId?: string;
   /** Proxy-level filter before any generator is asked (e.g. Sidecar scoping). */
   readonly proxyNeedsPush?: (proxy: Proxy, req: PushRequest<Push>) => boolean;
+  /**
+   * How long a push (or an answer to a request) keeps its concurrency slot waiting for the
+   * proxy to take its responses (default 5 s). Holding the slot bounds what is encoded and
+   * buffered at once to about `pushConcurrency` proxies' worth; after this time the queue
+   * moves on and the responses still go out.
+   */
+  readonly sendTimeoutMs?: number;
 }
 
 export interface ResponseInfo {
@@ -138,10 +164,17 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   readonly #server: grpc.Server;
   readonly #metrics: XdsMetrics;
   readonly #queue: PushQueue<Connection<Push>, PushRequest<Push>>;
+  /** Answers to requests, bounded like pushes (thousands of proxies connecting at once). */
+  readonly #requests: PushQueue<Connection<Push>, true>;
+  readonly #sendTimeoutMs: number;
+  #inFlightBytes = 0;
   readonly #connections = new Set<Connection<Push>>();
   readonly #pushOrder: readonly string[];
   readonly #controlPlane: { identifier: string } | undefined;
   readonly #noncePrefix = randomBytes(4).toString('hex');
+  readonly #sharedNames = new SharedNameSets();
+  /** Lists found to hold only subscribed names, with the shared name Set they were checked against. */
+  readonly #checked = new WeakMap<readonly XdsResource[], ReadonlySet<string>>();
   #nonceCounter = 0;
   #versionCounter = 0;
   #connectionCounter = 0;
@@ -174,6 +207,18 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
       merge: mergePushRequests,
       process: (conn, req) => this.#processPush(conn, req),
     });
+    this.#requests = new PushQueue<Connection<Push>, true>({
+      concurrency,
+      merge: (a) => a,
+      process: (conn) => this.#flushHolding(conn),
+    });
+    const sendTimeoutMs = options.sendTimeoutMs ?? 5_000;
+    if (!Number.isInteger(sendTimeoutMs) || sendTimeoutMs <= 0) {
+      throw new RangeError(
+        `AdsServer: options.sendTimeoutMs must be a positive number of milliseconds, got ${sendTimeoutMs}`,
+      );
+    }
+    this.#sendTimeoutMs = sendTimeoutMs;
     const ka: Record<keyof KeepaliveOptions, number> = { ...GRPC_DEFAULTS };
     for (const [key, value] of Object.entries(options.keepalive ?? {}) as [
       keyof KeepaliveOptions,
@@ -259,7 +304,12 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
 
   /** Resolves when the push queue has nothing waiting or running (tests, benchmarks). */
   pushQueueIdle(): Promise<void> {
-    return this.#queue.idle();
+    return Promise.all([this.#queue.idle(), this.#requests.idle()]).then(() => undefined);
+  }
+
+  /** Bytes of responses handed to gRPC and not yet written out (all connections). */
+  get inFlightBytes(): number {
+    return this.#inFlightBytes;
   }
 
   /**
@@ -270,6 +320,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     if (this.#closing) return this.#closing;
     const graceMs = options.graceMs ?? 5_000;
     this.#queue.close();
+    this.#requests.close();
     for (const conn of [...this.#connections]) {
       this.#fail(conn, { code: grpc.status.UNAVAILABLE, details: 'mizzend is shutting down' });
     }
@@ -355,7 +406,16 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     const { decision, watched } = conn.delta
       ? shouldRespondDelta(previous, req as DeltaDiscoveryRequest, wildcardCapable)
       : shouldRespond(previous, req as DiscoveryRequest, wildcardCapable);
-    if (watched && watched !== previous) conn.watched.set(typeUrl, watched);
+    if (watched && watched !== previous) {
+      conn.watched.set(typeUrl, watched);
+      if (previous) this.#releaseView(previous);
+    }
+    // The subscription may have changed: always on a response; in delta also by unsubscribing.
+    if (
+      watched &&
+      (watched !== previous || decision.action === 'respond' || (conn.delta && changesNames(req)))
+    )
+      this.#refreshView(watched);
     this.#apply(conn, typeUrl, decision, req);
   }
 
@@ -412,7 +472,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
           push,
         });
         conn.owe(typeUrl, { req: pushReq, mustSend: true, fromPush: false }, mergePushRequests);
-        this.#flush(conn);
+        this.#requests.enqueue(conn, true);
         return;
       }
     }
@@ -442,8 +502,11 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     return true;
   }
 
-  /** Push-queue worker: decide which watched types this push touches, then send. */
-  #processPush(conn: Connection<Push>, req: PushRequest<Push>): void {
+  /**
+   * Push-queue worker: decide which watched types this push touches, then send. The slot is
+   * held until the proxy has taken the responses (see sendTimeoutMs).
+   */
+  #processPush(conn: Connection<Push>, req: PushRequest<Push>): void | Promise<void> {
     const proxy = conn.proxy;
     if (conn.closed || !proxy) return;
     const needs = this.#options.proxyNeedsPush;
@@ -458,12 +521,56 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     }
     if (!owed) return;
     conn.pushStart = conn.pushStart === undefined ? req.start : Math.min(conn.pushStart, req.start);
-    this.#flush(conn);
+    return this.#flushHolding(conn);
   }
 
-  /** Sends what the connection is owed, in push order, while the stream takes more. */
+  /**
+   * Flushes for a queue worker, which keeps its slot until the connection has taken everything
+   * it is owed — so what is encoded and buffered at once stays near `pushConcurrency`
+   * responses. A connection that has not taken a response for sendTimeoutMs holds no slot
+   * (a proxy that stopped reading cannot stall the queue); its write callbacks feed it later.
+   */
+  #flushHolding(conn: Connection<Push>): Promise<void> | undefined {
+    const stuck = conn.inFlight > 0 && performance.now() - conn.inFlightSince >= this.#sendTimeoutMs;
+    this.#flush(conn);
+    return stuck ? undefined : this.#settled(conn);
+  }
+
+  /**
+   * Undefined when the connection owes nothing and nothing written to it is on its way; else
+   * a promise that resolves when that is so, when it closes, or after sendTimeoutMs.
+   */
+  #settled(conn: Connection<Push>): Promise<void> | undefined {
+    if (conn.closed || (conn.inFlight === 0 && conn.pending.size === 0)) return undefined;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        if (log.enabled('debug'))
+          log.debug('proxy slow to take its responses; the push queue moves on', {
+            connection: conn.id,
+            bytes: conn.inFlightBytes,
+          });
+        resolve();
+      }, this.#sendTimeoutMs);
+      (conn.onSettled ??= []).push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #settle(conn: Connection<Push>): void {
+    const waiting = conn.onSettled;
+    conn.onSettled = undefined;
+    for (const f of waiting ?? []) f();
+  }
+
+  /**
+   * Sends what the connection is owed, in push order, one response at a time: the next goes
+   * out when gRPC has written the previous one (see #write), so a slow reader holds at most
+   * one response in memory.
+   */
   #flush(conn: Connection<Push>): void {
-    while (conn.writable && !conn.closed && conn.pending.size > 0) {
+    while (conn.writable && !conn.closed && conn.inFlight === 0 && conn.pending.size > 0) {
       const typeUrl = this.#nextPending(conn);
       const send = conn.pending.get(typeUrl) as PendingSend<Push>;
       conn.pending.delete(typeUrl);
@@ -523,12 +630,66 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
 
   #generate(proxy: Proxy, w: WatchedResource, req: PushRequest<Push>): readonly XdsResource[] {
     const gen = this.#options.generators.get(w.typeUrl, proxy.metadata.generator);
-    return gen ? gen.generate(proxy, w, req) : [];
+    return gen ? gen.generate(proxy, this.#view(w), req) : [];
   }
 
-  #buildSotw(proxy: Proxy, w: WatchedResource, send: PendingSend<Push>): [Buffer, ResponseInfo] {
-    const all = this.#generate(proxy, w, send.req);
-    const resources = w.wildcard ? all : all.filter((r) => w.resourceNames.has(r.name));
+  /** The generators' view of `w`, its names shared with equal subscriptions. */
+  #view(w: WatchedResource): WatchedResourceView {
+    const v = w.view;
+    // A change the request path did not report (a cheap guard: count and wildcard flag).
+    if (!v || v.wildcard !== w.wildcard || v.resourceNames.size !== w.resourceNames.size)
+      this.#refreshView(w);
+    return w.view as WatchedResourceView;
+  }
+
+  #refreshView(w: WatchedResource): void {
+    const previous = w.view;
+    w.view = {
+      typeUrl: w.typeUrl,
+      wildcard: w.wildcard,
+      resourceNames: this.#sharedNames.acquire(w.typeUrl, w.resourceNames),
+    };
+    if (previous) this.#sharedNames.release(w.typeUrl, previous.resourceNames);
+  }
+
+  #releaseView(w: WatchedResource): void {
+    if (w.view) this.#sharedNames.release(w.typeUrl, w.view.resourceNames);
+    w.view = undefined;
+  }
+
+  /** Whether every resource of `list` is subscribed (remembered per list and shared name Set). */
+  #allSubscribed(list: readonly XdsResource[], view: WatchedResourceView): boolean {
+    if (this.#checked.get(list) === view.resourceNames) return true;
+    if (!allSubscribed(list, view.resourceNames)) return false;
+    this.#checked.set(list, view.resourceNames);
+    return true;
+  }
+
+  /**
+   * SotW: the whole subscribed set — except on incremental pushes of types whose SotW responses
+   * need not hold every resource (EDS, RDS: everything but LDS and CDS, per the xDS spec), where
+   * a proxy that already has a full response gets only what changed (as Istio does for EDS).
+   * Undefined when such a push changes nothing for the proxy.
+   */
+  #buildSotw(proxy: Proxy, w: WatchedResource, send: PendingSend<Push>): [Buffer, ResponseInfo] | undefined {
+    const gen = this.#options.generators.get(w.typeUrl, proxy.metadata.generator);
+    const partial =
+      send.fromPush &&
+      !send.mustSend &&
+      !send.req.full &&
+      gen?.generateDelta !== undefined &&
+      !ALL_RESOURCES_REQUIRED_IN_SOTW.has(w.typeUrl) &&
+      w.nonceSent !== undefined;
+    const view = this.#view(w);
+    const all =
+      partial && gen?.generateDelta
+        ? gen.generateDelta(proxy, view, send.req).resources
+        : this.#generate(proxy, w, send.req);
+    const resources =
+      view.wildcard || this.#allSubscribed(all, view)
+        ? all
+        : all.filter((r) => view.resourceNames.has(r.name));
+    if (partial && resources.length === 0) return undefined;
     const nonce = this.#nextNonce();
     const version = this.#version;
     const bytes = encodeDiscoveryResponse({
@@ -563,11 +724,29 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     let generated: readonly XdsResource[];
     let removedByGenerator: readonly string[] = [];
     if (partial && gen?.generateDelta) {
-      const d = gen.generateDelta(proxy, w, send.req);
+      const d = gen.generateDelta(proxy, this.#view(w), send.req);
       generated = d.resources;
       removedByGenerator = d.removed;
     } else {
       generated = this.#generate(proxy, w, send.req);
+    }
+    // A list holding the whole subscription (not only what an incremental push changed) whose
+    // content equals what the proxy was last brought in line with owes it nothing: skip the
+    // per-resource diff, which would walk thousands of names for each proxy on every push.
+    const view = this.#view(w);
+    const wholeList = !partial || send.req.full;
+    const signature = wholeList ? listSignature(generated) : undefined;
+    const synced = w.synced;
+    if (
+      signature !== undefined &&
+      !send.mustSend &&
+      pendingMissing.size === 0 &&
+      synced?.signature === signature &&
+      synced.names === view.resourceNames &&
+      synced.wildcard === view.wildcard &&
+      (partial || synced.exact)
+    ) {
+      return undefined;
     }
     const inScope = (name: string) => w.wildcard || w.resourceNames.has(name);
     const changed: DeltaResource[] = [];
@@ -592,6 +771,12 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     for (const name of pendingMissing)
       if (!seen.has(name) && !known.has(name) && inScope(name)) removed.push(name);
     pendingMissing.clear();
+    w.synced =
+      signature !== undefined
+        ? { signature, names: view.resourceNames, wildcard: view.wildcard, exact: !partial }
+        : changed.length === 0 && removed.length === 0
+          ? w.synced
+          : undefined;
     if (changed.length === 0 && removed.length === 0 && !send.mustSend) return undefined;
 
     const nonce = this.#nextNonce();
@@ -626,8 +811,22 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   #write(conn: Connection<Push>, bytes: Buffer): boolean {
     if (conn.closed) return false;
     let ok: boolean;
+    const size = bytes.length;
+    if (conn.inFlight === 0) conn.inFlightSince = performance.now();
+    conn.inFlight++;
+    conn.inFlightBytes += size;
+    this.#inFlightBytes += size;
     try {
-      ok = (conn.call as grpc.ServerDuplexStream<unknown, Uint8Array>).write(bytes);
+      ok = (conn.call as grpc.ServerDuplexStream<unknown, Uint8Array>).write(bytes, () => {
+        // After teardown the connection's bytes were already given back.
+        if (conn.closed) return;
+        conn.inFlight--;
+        conn.inFlightBytes -= size;
+        this.#inFlightBytes -= size;
+        if (conn.inFlight > 0) return;
+        this.#flush(conn);
+        if (conn.inFlight === 0 && conn.pending.size === 0) this.#settle(conn);
+      });
     } catch (err) {
       log.warn('write failed; closing stream', { connection: conn.id, err });
       this.#teardown(conn);
@@ -654,8 +853,14 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     if (conn.closed) return;
     conn.closed = true;
     conn.pending.clear();
+    this.#inFlightBytes -= conn.inFlightBytes;
+    conn.inFlight = 0;
+    conn.inFlightBytes = 0;
+    this.#settle(conn);
     this.#connections.delete(conn);
     this.#queue.remove(conn);
+    this.#requests.remove(conn);
+    for (const w of conn.watched.values()) this.#releaseView(w);
     if (conn.proxy) {
       this.#metrics.connections.labels(conn.proxy.metadata.istioVersion ?? 'unknown').dec();
       log.info('proxy disconnected', { connection: conn.id });

@@ -41,6 +41,22 @@ export interface WatchedResource extends WatchedResourceView {
   known?: Map<string, string>;
   /** Delta only: names subscribed since the last response; absent ones are reported removed. */
   pendingMissing?: Set<string>;
+  /**
+   * What generators are handed: the subscription with its names as a Set shared by every
+   * connection subscribed to the same names (shared-names.ts), refreshed when it changes.
+   */
+  view?: WatchedResourceView;
+  /**
+   * Delta only: what `known` was last brought in line with — a generated list's content
+   * signature, for the subscription it was filtered by. `exact` when nothing else is known in
+   * scope (a full diff ran), so a later push generating the same content owes nothing.
+   */
+  synced?: {
+    readonly signature: string;
+    readonly names: ReadonlySet<string>;
+    readonly wildcard: boolean;
+    readonly exact: boolean;
+  };
 }
 
 export function newWatchedResource(typeUrl: string, delta: boolean): WatchedResource {
@@ -101,6 +117,13 @@ export class Connection<Push = unknown> implements XdsConnection {
   pushStart: number | undefined;
   /** Types requested that have no generator, warned about once. */
   unknownTypes: Set<string> | undefined;
+  /** Responses handed to gRPC whose write has not completed yet, and their bytes. */
+  inFlight = 0;
+  inFlightBytes = 0;
+  /** performance.now() when `inFlight` last went from 0 to 1. */
+  inFlightSince = 0;
+  /** Called once `inFlight` is back to 0 (or the connection closes). */
+  onSettled: (() => void)[] | undefined;
 
   constructor(id: string, call: AdsCall, delta: boolean) {
     this.id = id;

@@ -4,7 +4,7 @@
  * that builds its resources. No lookup by string concatenation elsewhere.
  */
 import { ErrorCode, MizzenError } from '../../lib/errors.ts';
-import { type PackedAny, packAny } from '../../lib/xds/any.ts';
+import { type PackedAny, packAny, packEncoded } from '../../lib/xds/any.ts';
 import type { Proxy } from '../model/proxy.ts';
 import type { PushRequest } from '../model/push-request.ts';
 
@@ -48,6 +48,11 @@ export interface Generator<Push = unknown> {
 /** Packs `message` (a snake_case object of `typeUrl`) as a named resource. */
 export function xdsResource(typeUrl: string, name: string, message: object): XdsResource {
   return { name, resource: packAny(typeUrl, message) };
+}
+
+/** A named resource from bytes already encoded as `typeUrl`. */
+export function encodedXdsResource(typeUrl: string, name: string, bytes: Uint8Array): XdsResource {
+  return { name, resource: packEncoded(typeUrl, bytes) };
 }
 
 const DEFAULT_FLAVOUR = '';

@@ -357,9 +357,35 @@ export class ServiceEntryRegistry implements Registry {
     const entries = [...this.#entries.values()];
     const frozenServices = Object.freeze(services);
     const frozenWorkloads = Object.freeze(workloads);
-    const owner = (hk: string) => this.#owner(hk)?.service;
-    // Targets are computed from this snapshot's own data, so the snapshot stays immutable.
-    const selectorEntries = entries.filter((e) => e.resource.spec.workloadSelector);
+    // Targets are computed from this snapshot's own data, so the snapshot stays immutable:
+    // `services` holds exactly the owning service of every host key.
+    const owners = new Map<string, Service>();
+    for (const s of services) owners.set(`${s.namespace}/${s.hostname}`, s);
+    const owner = (hk: string) => owners.get(hk);
+    const inlineOwner = new Map<Workload, Entry>();
+    for (const e of entries) for (const w of e.inline) if (!inlineOwner.has(w)) inlineOwner.set(w, e);
+    // A workloadSelector selects workloads of its own namespace only; index each entry by its
+    // namespace and one of its selector labels, so a workload meets only the entries that can
+    // select it. Candidates keep the entries' order (targets come out in a stable order).
+    const selectorIndex = new Map<string, Map<string, { order: number; entry: Entry }[]>>();
+    entries.forEach((e, order) => {
+      const selector = e.resource.spec.workloadSelector?.labels;
+      if (!e.resource.spec.workloadSelector) return;
+      const first = Object.keys(selector ?? {}).sort()[0];
+      const label = first === undefined ? '' : `${first}=${(selector as Record<string, string>)[first]}`;
+      let byLabel = selectorIndex.get(e.resource.meta.namespace);
+      if (!byLabel) selectorIndex.set(e.resource.meta.namespace, (byLabel = new Map()));
+      let l = byLabel.get(label);
+      if (!l) byLabel.set(label, (l = []));
+      l.push({ order, entry: e });
+    });
+    const selectorCandidates = (w: Workload): Entry[] => {
+      const byLabel = selectorIndex.get(w.namespace);
+      if (!byLabel) return [];
+      const out = [...(byLabel.get('') ?? [])];
+      for (const k in w.labels) out.push(...(byLabel.get(`${k}=${w.labels[k]}`) ?? []));
+      return out.sort((a, b) => a.order - b.order).map((c) => c.entry);
+    };
     const byAddress = new Map<string, Workload[]>();
     for (const w of frozenWorkloads) {
       let l = byAddress.get(w.address);
@@ -392,11 +418,11 @@ export class ServiceEntryRegistry implements Registry {
         };
         for (const w of [...ips].flatMap((ip) => byAddress.get(ip) ?? [])) {
           if (w.kind === 'ServiceEntryEndpoint') {
-            const e = entries.find((x) => x.inline.includes(w));
+            const e = inlineOwner.get(w);
             if (e) addTargets(e.services, w);
             continue;
           }
-          for (const e of selectorEntries) {
+          for (const e of selectorCandidates(w)) {
             if (
               selects(
                 {

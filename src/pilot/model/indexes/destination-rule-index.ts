@@ -52,8 +52,11 @@ export class DestinationRuleIndex {
   readonly #selectorNamespaces = new Set<string>();
   /** Whether any rule sets failoverPriority (then EDS depends on proxy labels). */
   readonly usesFailoverPriority: boolean;
-  /** `namespace|labels` -> service -> rule (null: none). */
-  readonly #cache = new Map<string, Map<Service, ConsolidatedDestinationRule | null>>();
+  /**
+   * `namespace|labels` -> service -> rule (null: none). Weak on the service: the index outlives
+   * pushes that replace services, and must not keep the old ones alive.
+   */
+  readonly #cache = new Map<string, WeakMap<Service, ConsolidatedDestinationRule | null>>();
 
   constructor(config: ConfigReader, mesh: MeshConfig, domainSuffix: string) {
     this.#rootNamespace = mesh.rootNamespace;
@@ -106,7 +109,7 @@ export class DestinationRuleIndex {
   ): ConsolidatedDestinationRule | undefined {
     const key = this.#selectorNamespaces.has(namespace) ? `${namespace}|${labelKey(labels)}` : namespace;
     let byService = this.#cache.get(key);
-    if (!byService) this.#cache.set(key, (byService = new Map()));
+    if (!byService) this.#cache.set(key, (byService = new WeakMap()));
     const cached = byService.get(service);
     if (cached !== undefined) return cached ?? undefined;
     const found = this.#lookup(namespace, labels, service);

@@ -47,6 +47,12 @@ export class VirtualServiceIndex {
   readonly warnings: PushWarning[] = [];
   /** Root (non-delegate) VirtualServices, in creation order. */
   readonly all: readonly VirtualServiceConfig[];
+  /**
+   * Whether any route matches on `sourceLabels` (http, tcp or tls): only then can two proxies
+   * that differ only in labels get different routes or listeners, so generators cache by label
+   * only when this is true.
+   */
+  readonly usesSourceLabels: boolean;
   readonly #byGateway = new Map<string, Entry[]>();
   readonly #visible = new Map<string, readonly VirtualServiceConfig[]>();
 
@@ -70,6 +76,7 @@ export class VirtualServiceIndex {
       }
     }
     this.all = Object.freeze(all);
+    this.usesSourceLabels = all.some(hasSourceLabels);
   }
 
   /** VirtualServices bound to `gateway` that `namespace` may see, in creation order. */
@@ -334,4 +341,15 @@ function compareAge(a: ConfigResource, b: ConfigResource): number {
   if (at !== bt) return at < bt ? -1 : 1;
   if (a.meta.namespace !== b.meta.namespace) return a.meta.namespace < b.meta.namespace ? -1 : 1;
   return a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0;
+}
+
+function hasSourceLabels(vs: VirtualServiceConfig): boolean {
+  const some = (matches: readonly { sourceLabels?: Readonly<Record<string, string>> }[] | undefined) =>
+    (matches ?? []).some((m) => Object.keys(m.sourceLabels ?? {}).length > 0);
+  const { http, tcp, tls } = vs.spec;
+  return (
+    (http ?? []).some((r) => some(r.match)) ||
+    (tcp ?? []).some((r) => some(r.match)) ||
+    (tls ?? []).some((r) => some(r.match))
+  );
 }

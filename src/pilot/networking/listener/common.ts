@@ -11,10 +11,9 @@ import {
   isUnsupportedProtocol,
   type Protocol,
 } from '../../../registry/protocol.ts';
-import { WILDCARD_ADDRESS } from '../../model/naming.ts';
+import { STAT_PREFIX_DELIMITER, WILDCARD_ADDRESS } from '../../model/naming.ts';
 import type { InterceptionMode, Proxy } from '../../model/proxy.ts';
 import type { Proto } from './context.ts';
-import { STAT_PREFIX_DELIMITER } from './pending-names.ts';
 
 /** `unix:///path` or `unix://@abstract` binds (Istio's UnixAddressPrefix). */
 export const UNIX_ADDRESS_PREFIX = 'unix://';

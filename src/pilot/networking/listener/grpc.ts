@@ -10,11 +10,11 @@
 import { typed } from '../../../lib/xds/any.ts';
 import { HTTP_CONNECTION_MANAGER_TYPE_URL } from '../../../lib/xds/type-urls.ts';
 import type { Service } from '../../../registry/model.ts';
+import { grpcListenerName, grpcRouteName } from '../../model/naming.ts';
 import type { Proxy } from '../../model/proxy.ts';
 import { buildFaultFilter } from '../filters/fault.ts';
 import { buildRouterFilter } from '../filters/router.ts';
 import type { Proto } from './context.ts';
-import { grpcListenerName, grpcRouteName } from './pending-names.ts';
 
 interface RequestedName {
   /** Host names as the client asked for them. */

@@ -20,7 +20,10 @@ import { toProtoDuration } from '../../../lib/xds/well-known.ts';
 import { isHttp2Protocol, Protocol, parseProtocol } from '../../../registry/protocol.ts';
 import {
   inboundClusterName,
+  inboundVirtualHostName,
   listenerName,
+  VIRTUAL_INBOUND_BLACKHOLE_FILTER_CHAIN_NAME,
+  VIRTUAL_INBOUND_CATCH_ALL_HTTP_FILTER_CHAIN_NAME,
   VIRTUAL_INBOUND_LISTENER_NAME,
   WILDCARD_ADDRESS,
 } from '../../model/naming.ts';
@@ -47,11 +50,6 @@ import {
 } from './common.ts';
 import type { InboundMtlsSettings, Proto, SidecarListenerContext } from './context.ts';
 import { buildFilterChain, type FilterChainOpts } from './filter-chain.ts';
-import {
-  inboundVirtualHostName,
-  VIRTUAL_INBOUND_BLACKHOLE_FILTER_CHAIN_NAME,
-  VIRTUAL_INBOUND_CATCH_ALL_HTTP_FILTER_CHAIN_NAME,
-} from './pending-names.ts';
 import { buildServerTlsContext } from './tls-context.ts';
 
 /** Plaintext HTTP ALPNs the HTTP inspector reports. */

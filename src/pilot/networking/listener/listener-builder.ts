@@ -8,7 +8,14 @@
  * listeners are bound for real instead.
  */
 import { toProtoDuration } from '../../../lib/xds/well-known.ts';
-import { listenerName, VIRTUAL_OUTBOUND_LISTENER_NAME, WILDCARD_ADDRESS } from '../../model/naming.ts';
+import {
+  HTTP_PROXY_ROUTE_NAME,
+  listenerName,
+  VIRTUAL_OUTBOUND_BLACKHOLE_FILTER_CHAIN_NAME,
+  VIRTUAL_OUTBOUND_CATCH_ALL_TCP_FILTER_CHAIN_NAME,
+  VIRTUAL_OUTBOUND_LISTENER_NAME,
+  WILDCARD_ADDRESS,
+} from '../../model/naming.ts';
 import { BLACK_HOLE_CLUSTER, LOCALHOST_IPV4 } from '../../model/well-known.ts';
 import { buildTcpProxyFilter } from '../filters/tcp-proxy.ts';
 import { buildAddress, delimitedStatPrefix, interceptionMode, proxyIdleTimeoutMs } from './common.ts';
@@ -16,11 +23,6 @@ import type { Proto, SidecarListenerContext } from './context.ts';
 import { buildFilterChain } from './filter-chain.ts';
 import { buildSidecarInboundListeners } from './inbound.ts';
 import { buildOutboundCatchAllNetworkFilters, buildSidecarOutboundListeners } from './outbound.ts';
-import {
-  HTTP_PROXY_ROUTE_NAME,
-  VIRTUAL_OUTBOUND_BLACKHOLE_FILTER_CHAIN_NAME,
-  VIRTUAL_OUTBOUND_CATCH_ALL_TCP_FILTER_CHAIN_NAME,
-} from './pending-names.ts';
 
 export function buildVirtualOutboundListener(ctx: SidecarListenerContext): Proto | undefined {
   const mode = interceptionMode(ctx.proxy);
@@ -91,14 +93,29 @@ export function buildHttpProxyListener(ctx: SidecarListenerContext): Proto | und
   };
 }
 
-/** Every listener of a sidecar proxy. */
-export function buildSidecarListeners(ctx: SidecarListenerContext): Proto[] {
+/**
+ * The outbound half of a sidecar's listeners, in Istio's order: outbound ports, the HTTP proxy
+ * port, virtualOutbound. Together with buildSidecarInboundListeners it is the whole set; the two
+ * halves depend on different parts of the proxy (its Sidecar scope vs. its own service targets),
+ * so the LDS generator caches them apart.
+ */
+export function buildSidecarOutboundPart(ctx: SidecarListenerContext): Proto[] {
   if (ctx.mesh.proxyListenPort <= 0) return [];
   const out = [...buildSidecarOutboundListeners(ctx)];
   const httpProxy = buildHttpProxyListener(ctx);
   if (httpProxy) out.push(httpProxy);
   const virtualOutbound = buildVirtualOutboundListener(ctx);
   if (virtualOutbound) out.push(virtualOutbound);
-  out.push(...buildSidecarInboundListeners(ctx));
   return out;
+}
+
+/** The inbound half (virtualInbound and bound ingress listeners); see buildSidecarOutboundPart. */
+export function buildSidecarInboundPart(ctx: SidecarListenerContext): Proto[] {
+  if (ctx.mesh.proxyListenPort <= 0) return [];
+  return buildSidecarInboundListeners(ctx);
+}
+
+/** Every listener of a sidecar proxy. */
+export function buildSidecarListeners(ctx: SidecarListenerContext): Proto[] {
+  return [...buildSidecarOutboundPart(ctx), ...buildSidecarInboundPart(ctx)];
 }

@@ -31,7 +31,14 @@ import {
   parseProtocol,
 } from '../../../registry/protocol.ts';
 import { MESH_GATEWAY, type VirtualServiceConfig } from '../../model/indexes/virtual-service-index.ts';
-import { listenerName, outboundClusterName, sidecarRouteName, WILDCARD_ADDRESS } from '../../model/naming.ts';
+import {
+  listenerName,
+  outboundClusterName,
+  PASSTHROUGH_FILTER_CHAIN_NAME,
+  sidecarRouteName,
+  sniffedServiceRouteName,
+  WILDCARD_ADDRESS,
+} from '../../model/naming.ts';
 import { BLACK_HOLE_CLUSTER, LOCALHOST_IPV4, PASSTHROUGH_CLUSTER } from '../../model/well-known.ts';
 import { buildHttpInspector, buildTlsInspector } from '../filters/listener-filters.ts';
 import { TRANSPORT_PROTOCOL_RAW_BUFFER } from '../filters/names.ts';
@@ -61,7 +68,6 @@ import {
   buildSingleDestinationFilters,
   type NetworkFilterContext,
 } from './network-filters.ts';
-import { PASSTHROUGH_FILTER_CHAIN_NAME, sniffedServiceRouteName } from './pending-names.ts';
 
 const log = logger('pilot:lds');
 

@@ -10,7 +10,7 @@
 import { hostSubsetOf, hostsMatch } from '../../../registry/host.ts';
 import type { GatewayServerInfo } from '../../model/indexes/gateway-index.ts';
 import type { VirtualServiceConfig } from '../../model/indexes/virtual-service-index.ts';
-import { gatewayBlackholeVirtualHostName } from '../listener/pending-names.ts';
+import { gatewayBlackholeVirtualHostName } from '../../model/naming.ts';
 import type { Proto } from './match.ts';
 import { buildHttpRoutesForVirtualService, type RouteBuildContext, sortVirtualHostRoutes } from './route.ts';
 import { domainName, sortVirtualHosts } from './virtual-host.ts';

@@ -10,13 +10,12 @@
 import type { HTTPRetry } from '../../../api/networking/virtual-service.ts';
 import { parseDuration } from '../../../lib/duration.ts';
 import { typed } from '../../../lib/xds/any.ts';
-import { toProtoDuration } from '../../../lib/xds/well-known.ts';
-import { RETRY_PREVIOUS_HOSTS, RETRY_PREVIOUS_PRIORITIES } from '../filters/names.ts';
 import {
-  ensureExtensionProtos,
   PREVIOUS_HOSTS_PREDICATE_TYPE_URL,
   PREVIOUS_PRIORITIES_CONFIG_TYPE_URL,
-} from '../filters/proto-extensions.ts';
+} from '../../../lib/xds/type-urls.ts';
+import { toProtoDuration } from '../../../lib/xds/well-known.ts';
+import { RETRY_PREVIOUS_HOSTS, RETRY_PREVIOUS_PRIORITIES } from '../filters/names.ts';
 import type { Proto } from './match.ts';
 
 export const DEFAULT_RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
@@ -33,7 +32,6 @@ const HTTP_STATUS_CODES: ReadonlySet<number> = new Set([
 ]);
 
 export function previousHostsPredicate(): Proto {
-  ensureExtensionProtos();
   return { name: RETRY_PREVIOUS_HOSTS, typed_config: typed(PREVIOUS_HOSTS_PREDICATE_TYPE_URL, {}) };
 }
 
@@ -88,7 +86,6 @@ export function buildRetryPolicy(retries: HTTPRetry | undefined, consistentHash:
     else delete out.retry_host_predicate;
   }
   if (retries.retryRemoteLocalities) {
-    ensureExtensionProtos();
     out.retry_priority = {
       name: RETRY_PREVIOUS_PRIORITIES,
       typed_config: typed(PREVIOUS_PRIORITIES_CONFIG_TYPE_URL, {

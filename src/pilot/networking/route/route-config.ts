@@ -15,10 +15,9 @@
 import type { Destination } from '../../../api/networking/shared.ts';
 import type { Service } from '../../../registry/model.ts';
 import { Protocol, parseProtocol } from '../../../registry/protocol.ts';
-import { parseClusterName } from '../../model/naming.ts';
+import { HTTP_PROXY_ROUTE_NAME, parseClusterName } from '../../model/naming.ts';
 import { PASSTHROUGH_CLUSTER } from '../../model/well-known.ts';
 import type { EgressListenerInput } from '../listener/context.ts';
-import { HTTP_PROXY_ROUTE_NAME } from '../listener/pending-names.ts';
 import { MAX_DIRECT_RESPONSE_BODY_SIZE_BYTES } from './gateway-routes.ts';
 import type { Proto } from './match.ts';
 import { destinationCluster, type RouteBuildContext } from './route.ts';
@@ -37,6 +36,7 @@ export interface SidecarRouteInputs {
   readonly egressListeners: readonly EgressListenerInput[];
   readonly routeContext: Omit<RouteBuildContext, 'listenPort'>;
   readonly hashForServicePort: SidecarVirtualHostInputs['hashForServicePort'];
+  readonly defaultRoute?: SidecarVirtualHostInputs['defaultRoute'];
   readonly outboundTrafficPolicy: {
     readonly mode: 'ALLOW_ANY' | 'REGISTRY_ONLY';
     readonly egressProxy?: Destination;
@@ -91,6 +91,7 @@ function buildVirtualHosts(
     routeContext: inputs.routeContext,
     defaultRetryPolicy: inputs.routeContext.defaultRetryPolicy,
     hashForServicePort: inputs.hashForServicePort,
+    ...(inputs.defaultRoute ? { defaultRoute: inputs.defaultRoute } : {}),
   });
 }
 

@@ -143,7 +143,18 @@ export interface SidecarVirtualHostInputs {
   readonly defaultRetryPolicy?: HTTPRetry;
   /** DestinationRule consistent hash of a service port (for the default route). */
   readonly hashForServicePort: (service: Service, port: number) => ConsistentHashLb | undefined;
+  /**
+   * Builds the default route of a service port; buildDefaultOutboundRoute unless a caller that
+   * builds many route configurations shares the (equal) routes between them.
+   */
+  readonly defaultRoute?: DefaultRouteBuilder;
 }
+
+export type DefaultRouteBuilder = (
+  cluster: string,
+  operation: string,
+  options: { readonly defaultRetryPolicy?: HTTPRetry; readonly hash?: ConsistentHashLb },
+) => Proto;
 
 /** VirtualService `namespace/name`. */
 function vsKey(vs: VirtualServiceConfig): string {
@@ -262,7 +273,7 @@ function buildWrappers(
         services: [svc],
         virtualServiceHosts: [],
         routes: [
-          buildDefaultOutboundRoute(cluster, traceOperation(svc.hostname, p.port), {
+          (inputs.defaultRoute ?? buildDefaultOutboundRoute)(cluster, traceOperation(svc.hostname, p.port), {
             defaultRetryPolicy: inputs.defaultRetryPolicy,
             hash: inputs.hashForServicePort(svc, p.port),
           }),

@@ -1,10 +1,12 @@
 /**
  * CDS generator: every cluster of the proxy (networking/cluster/cluster-builder.ts), packed.
- * Outbound clusters are cached per PushContext by what they depend on, so proxies that see
- * the same service with the same rule share one encoded cluster.
+ * Clusters are cached in the PushContext by what they depend on (push-cache.ts), so proxies that
+ * see the same service with the same rule share one encoded cluster, and proxies of one class
+ * share the whole list.
  */
 import { CLUSTER_TYPE_URL } from '../../../lib/xds/type-urls.ts';
 import type { Proxy } from '../../model/proxy.ts';
+import { labelsKey, memo, PushCacheSlot } from '../../model/push-cache.ts';
 import type { PushContext } from '../../model/push-context.ts';
 import { configsOfKindsChanged, type PushRequest } from '../../model/push-request.ts';
 import {
@@ -50,55 +52,110 @@ const CDS_KINDS: ReadonlySet<string> = new Set(
     .map(([k]) => k),
 );
 
-/** Per push: outbound cluster by target key, and whole outbound lists by proxy class. */
-interface PushCache {
+interface CdsCache {
+  /** Outbound cluster by target key (null: a DNS cluster without endpoints, left out). */
   readonly clusters: Map<string, XdsResource | null>;
+  /** Outbound clusters by proxy class (outboundClassKey). */
+  readonly outbound: Map<string, readonly XdsResource[]>;
+  /** Inbound clusters (and InboundPassthroughCluster) by inboundKey. */
+  readonly inbound: Map<string, readonly XdsResource[]>;
+  /** Whole answers by (class, inbound key): proxies of one workload get one array. */
   readonly lists: Map<string, readonly XdsResource[]>;
+  /** BlackHoleCluster and PassthroughCluster: the same for every proxy of a push. */
+  catchAll?: readonly XdsResource[];
 }
-const caches = new WeakMap<PushContext, PushCache>();
+
+const CDS_CACHE = new PushCacheSlot<CdsCache>('cds', () => ({
+  clusters: new Map(),
+  outbound: new Map(),
+  inbound: new Map(),
+  lists: new Map(),
+}));
 
 function pack(c: ProtoObject): XdsResource {
   return xdsResource(CLUSTER_TYPE_URL, c.name as string, c);
 }
 
 /** The proxy's outbound clusters, packed; shared by every proxy of the same class. */
-function outboundClusters(push: PushContext, proxy: Proxy): readonly XdsResource[] {
-  let cache = caches.get(push);
-  if (!cache) caches.set(push, (cache = { clusters: new Map(), lists: new Map() }));
-  const classKey = outboundClassKey(push, proxy);
-  const list = cache.lists.get(classKey);
-  if (list) return list;
-  const out: XdsResource[] = [];
-  for (const t of outboundClusterTargets(push, proxy)) {
-    let r = cache.clusters.get(t.cacheKey);
-    if (r === undefined) {
-      const c = buildOutboundCluster(push, proxy, t.service, t.port, t.subset, t.dr);
-      r = c ? pack(c) : null;
-      cache.clusters.set(t.cacheKey, r);
+function outboundClusters(push: PushContext, proxy: Proxy, classKey: string): readonly XdsResource[] {
+  const cache = push.cache(CDS_CACHE);
+  return memo(cache.outbound, classKey, () => {
+    const out: XdsResource[] = [];
+    for (const t of outboundClusterTargets(push, proxy)) {
+      const r = memo(cache.clusters, t.cacheKey, () => {
+        const c = buildOutboundCluster(push, proxy, t.service, t.port, t.subset, t.dr);
+        return c ? pack(c) : null;
+      });
+      if (r) out.push(r);
     }
-    if (r) out.push(r);
-  }
-  cache.lists.set(classKey, out);
-  return out;
+    return Object.freeze(out);
+  });
 }
 
-/** Every cluster of the proxy, packed (outbound ones shared across proxies of one push). */
-export function generateClusters(push: PushContext, proxy: Proxy): XdsResource[] {
-  const out = [...outboundClusters(push, proxy)];
-  if (isProxyless(proxy)) return out;
-  if (proxy.type === 'router' && push.gatewaysForProxy(proxy)?.containsAutoPassthrough) {
+/**
+ * Everything a sidecar's inbound clusters depend on: its Sidecar scope (ingress listeners,
+ * inbound pool), capture, the rule for its first service (labels only where rules select
+ * workloads) and its service targets by value, so replicas of one workload share them.
+ */
+function inboundKey(push: PushContext, proxy: Proxy): string {
+  const targets = push
+    .serviceTargets(proxy)
+    .map((t) => `${t.service.namespace}/${t.service.hostname}:${t.port.name}:${t.port.port}>${t.targetPort}`)
+    .join(',');
+  return [
+    push.sidecarScope(proxy).name,
+    proxy.namespace,
+    proxy.metadata.interceptionMode === 'NONE' ? 'none' : '',
+    push.destinationRuleIndex.labelsMatter(proxy.namespace) ? labelsKey(proxy.labels) : '',
+    targets,
+  ].join('|');
+}
+
+function inboundClusters(push: PushContext, proxy: Proxy, key: string): readonly XdsResource[] {
+  return memo(push.cache(CDS_CACHE).inbound, key, () =>
+    Object.freeze([
+      ...buildInboundClusters(push, proxy).map(pack),
+      pack(buildInboundPassthroughCluster(push.mesh)),
+    ]),
+  );
+}
+
+function catchAllClusters(push: PushContext): readonly XdsResource[] {
+  const cache = push.cache(CDS_CACHE);
+  cache.catchAll ??= Object.freeze([
+    pack(buildBlackHoleCluster(push.mesh)),
+    pack(buildPassthroughCluster(push.mesh)),
+  ]);
+  return cache.catchAll;
+}
+
+/**
+ * Every cluster of the proxy, packed. Clusters are encoded once per push and shared; proxies of
+ * one class (and, for sidecars, with the same service targets) get the same array.
+ */
+export function generateClusters(push: PushContext, proxy: Proxy): readonly XdsResource[] {
+  const classKey = outboundClassKey(push, proxy);
+  const outbound = outboundClusters(push, proxy, classKey);
+  if (isProxyless(proxy)) return outbound;
+  if (proxy.type === 'router') {
+    if (!push.gatewaysForProxy(proxy)?.containsAutoPassthrough) {
+      return memo(push.cache(CDS_CACHE).lists, `${classKey}#`, () =>
+        Object.freeze([...outbound, ...catchAllClusters(push)]),
+      );
+    }
     // Rare: build the full set once more for the SNI-DNAT twins.
+    const out = [...outbound];
     const names = new Set(out.map((r) => r.name));
     for (const c of buildClusters(push, proxy)) {
       if (!names.has(c.name as string) && String(c.name).startsWith('outbound_.')) out.push(pack(c));
     }
+    out.push(...catchAllClusters(push));
+    return out;
   }
-  out.push(pack(buildBlackHoleCluster(push.mesh)), pack(buildPassthroughCluster(push.mesh)));
-  if (proxy.type === 'sidecar') {
-    for (const c of buildInboundClusters(push, proxy)) out.push(pack(c));
-    out.push(pack(buildInboundPassthroughCluster(push.mesh)));
-  }
-  return out;
+  const inKey = inboundKey(push, proxy);
+  return memo(push.cache(CDS_CACHE).lists, `${classKey}#${inKey}`, () =>
+    Object.freeze([...outbound, ...catchAllClusters(push), ...inboundClusters(push, proxy, inKey)]),
+  );
 }
 
 export const cdsGenerator: Generator<PushContext> = {

@@ -3,13 +3,16 @@
  * the live EndpointIndex — the incremental side path, so an endpoint change pushes with the
  * same PushContext. Incremental pushes (`full: false`) carry `ServiceEntry/<ns>/<hostname>`
  * keys: only proxies whose scope holds one of those services are pushed, and generateDelta
- * rebuilds only their clusters. Assignments are cached per PushContext by what they depend on
- * (cluster, rule, endpoint version, and the proxy's locality when a locality setting uses it).
+ * builds only those services' clusters (computed from the service, never by scanning what the
+ * proxy watches). Assignments are cached in the PushContext (push-cache.ts) by what they
+ * depend on (cluster, rule, endpoint version, and the proxy's locality when a locality setting
+ * uses it), and whole answers per proxy class and subscription, while no endpoint moved.
  */
 import { ENDPOINT_TYPE_URL } from '../../../lib/xds/type-urls.ts';
 import { SERVICE_CONFIG_KIND } from '../../../registry/discovery.ts';
-import { outboundClusterName, parseClusterName } from '../../model/naming.ts';
+import { outboundClusterName } from '../../model/naming.ts';
 import type { Proxy } from '../../model/proxy.ts';
+import { labelsKey, memo, PushCacheSlot } from '../../model/push-cache.ts';
 import type { PushContext } from '../../model/push-context.ts';
 import { configsOfKindsChanged, isGlobalPush, type PushRequest } from '../../model/push-request.ts';
 import {
@@ -62,27 +65,39 @@ interface CacheEntry {
   indexVersion: number;
   readonly resource: XdsResource;
 }
-interface PushCache {
-  /** Class key -> cluster name -> assignment. */
+interface EdsCache {
+  /** edsClassKey -> cluster name -> assignment. */
   readonly assignments: Map<string, Map<string, CacheEntry>>;
   /** What an assignment really depends on -> assignment, shared between proxy classes. */
   readonly byContent: Map<string, CacheEntry>;
+  /** outboundClassKey -> names of the EDS clusters (what a wildcard subscription means). */
   readonly names: Map<string, readonly string[]>;
+  readonly nameSets: Map<string, ReadonlySet<string>>;
+  /** `edsClassKey|namespace/hostname` -> the clusters a change of that service's endpoints can change. */
+  readonly changed: Map<string, readonly string[]>;
+  /**
+   * Whole answers: by `edsClassKey#outboundClassKey` for wildcard subscriptions, by edsClassKey
+   * and the subscription's name Set (shared by equal subscriptions, see xds/shared-names.ts)
+   * otherwise. Valid while the endpoint index has not moved.
+   */
+  readonly wildcardLists: Map<string, AssignmentList>;
+  readonly namedLists: Map<string, WeakMap<ReadonlySet<string>, AssignmentList>>;
 }
-const caches = new WeakMap<PushContext, PushCache>();
 
-function cacheFor(push: PushContext): PushCache {
-  let c = caches.get(push);
-  if (!c) caches.set(push, (c = { assignments: new Map(), byContent: new Map(), names: new Map() }));
-  return c;
+interface AssignmentList {
+  readonly indexVersion: number;
+  readonly resources: readonly XdsResource[];
 }
 
-function labelKey(labels: Readonly<Record<string, string>>): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${labels[k]}`)
-    .join(',');
-}
+const EDS_CACHE = new PushCacheSlot<EdsCache>('eds', () => ({
+  assignments: new Map(),
+  byContent: new Map(),
+  names: new Map(),
+  nameSets: new Map(),
+  changed: new Map(),
+  wildcardLists: new Map(),
+  namedLists: new Map(),
+}));
 
 /**
  * Proxies with equal keys get equal assignments within one push (for one endpoint version):
@@ -101,7 +116,7 @@ export function edsClassKey(push: PushContext, proxy: Proxy): string {
     push.sidecarScope(proxy).name,
     proxy.metadata.generator ?? '',
     `${l.region}/${l.zone}/${l.subZone}`,
-    labelsMatter ? `${labelKey(proxy.labels)}|${proxy.metadata.network ?? ''}|${proxy.clusterId ?? ''}` : '',
+    labelsMatter ? `${labelsKey(proxy.labels)}|${proxy.metadata.network ?? ''}|${proxy.clusterId ?? ''}` : '',
   ].join('|');
 }
 
@@ -118,10 +133,7 @@ export function generateAssignment(
 }
 
 function classCache(push: PushContext, classKey: string): Map<string, CacheEntry> {
-  const all = cacheFor(push).assignments;
-  let m = all.get(classKey);
-  if (!m) all.set(classKey, (m = new Map()));
-  return m;
+  return memo(push.cache(EDS_CACHE).assignments, classKey, () => new Map<string, CacheEntry>());
 }
 
 /** A cached entry still current: nothing moved in the index, or not this service's endpoints. */
@@ -152,7 +164,7 @@ function build(
   const { hostname, namespace } = sel.service;
   const version = push.endpointIndex.versionOf(hostname, namespace);
   const contentKey = assignmentContentKey(push, proxy, clusterName, sel);
-  const shared = cacheFor(push).byContent;
+  const shared = push.cache(EDS_CACHE).byContent;
   const same = shared.get(contentKey);
   if (same && same.version === version) {
     cache.set(clusterName, same);
@@ -191,26 +203,60 @@ function assignmentContentKey(
     dr ? dr.from.map((k) => `${k.namespace}/${k.name}`).join(',') : '',
     proxy.metadata.generator ?? '',
     view && usesLocality ? `${view.locality.region}/${view.locality.zone}/${view.locality.subZone}` : '',
-    view && usesLabels ? labelKey(view.labels) : '',
+    view && usesLabels ? labelsKey(view.labels) : '',
   ].join('|');
 }
 
-/** Names of the proxy's EDS clusters (for wildcard subscriptions). */
+/** Names of the proxy's EDS clusters (for wildcard subscriptions); one array per proxy class. */
 export function edsClusterNames(push: PushContext, proxy: Proxy): readonly string[] {
-  const cache = cacheFor(push).names;
+  return classNames(push, proxy, outboundClassKey(push, proxy));
+}
+
+function classNames(push: PushContext, proxy: Proxy, classKey: string): readonly string[] {
+  return memo(push.cache(EDS_CACHE).names, classKey, () => {
+    const out: string[] = [];
+    for (const t of outboundClusterTargets(push, proxy)) {
+      let type = clusterDiscoveryType(t.service, proxy);
+      if (t.subset && type === 'ORIGINAL_DST' && Object.keys(t.subset.labels ?? {}).length > 0) type = 'EDS';
+      if (type !== 'EDS') continue;
+      if (t.dr && effectivePassthrough(t)) continue;
+      out.push(outboundClusterName(t.port.port, t.service.hostname, t.subset?.name ?? ''));
+    }
+    return Object.freeze(out);
+  });
+}
+
+function classNameSet(push: PushContext, proxy: Proxy): ReadonlySet<string> {
   const classKey = outboundClassKey(push, proxy);
-  const cached = cache.get(classKey);
-  if (cached) return cached;
-  const out: string[] = [];
-  for (const t of outboundClusterTargets(push, proxy)) {
-    let type = clusterDiscoveryType(t.service, proxy);
-    if (t.subset && type === 'ORIGINAL_DST' && Object.keys(t.subset.labels ?? {}).length > 0) type = 'EDS';
-    if (type !== 'EDS') continue;
-    if (t.dr && effectivePassthrough(t)) continue;
-    out.push(outboundClusterName(t.port.port, t.service.hostname, t.subset?.name ?? ''));
-  }
-  cache.set(classKey, out);
-  return out;
+  return memo(push.cache(EDS_CACHE).nameSets, classKey, () => new Set(classNames(push, proxy, classKey)));
+}
+
+/**
+ * The clusters whose assignment a change of the endpoints of `namespace/hostname` can change for
+ * the proxy: the ports of the service the proxy resolves the host name to (when it is that
+ * one), whole and per subset of the rule that applies. Any other cluster name resolves to
+ * other endpoints or to an empty assignment, which the change leaves as it was.
+ */
+function changedClusterNames(
+  push: PushContext,
+  proxy: Proxy,
+  classKey: string,
+  namespace: string,
+  hostname: string,
+): readonly string[] {
+  return memo(push.cache(EDS_CACHE).changed, `${classKey}|${namespace}/${hostname}`, () => {
+    const service =
+      push.sidecarScope(proxy).serviceForHostname(hostname) ??
+      push.serviceForHostname(hostname, proxy.namespace);
+    if (!service || service.namespace !== namespace) return [];
+    const subsets = push.destinationRule(proxy, service)?.rule.subsets ?? [];
+    const out: string[] = [];
+    for (const p of service.ports) {
+      out.push(outboundClusterName(p.port, hostname, ''));
+      for (const subset of subsets) out.push(outboundClusterName(p.port, hostname, subset.name));
+    }
+    return Object.freeze(out);
+  });
 }
 
 /** A PASSTHROUGH load balancer turns the cluster into ORIGINAL_DST (no EDS). */
@@ -233,8 +279,48 @@ function names(push: PushContext, proxy: Proxy, watched: WatchedResourceView): r
   return watched.wildcard ? edsClusterNames(push, proxy) : [...watched.resourceNames];
 }
 
-function assignments(push: PushContext, proxy: Proxy, clusterNames: Iterable<string>): XdsResource[] {
-  const cache = classCache(push, edsClassKey(push, proxy));
+/**
+ * Every subscribed assignment. Proxies of one class with equal subscriptions get the same
+ * array, so neither this nor the server walks thousands of names again for each of them.
+ */
+function subscribedAssignments(
+  push: PushContext,
+  proxy: Proxy,
+  watched: WatchedResourceView,
+): readonly XdsResource[] {
+  const cache = push.cache(EDS_CACHE);
+  const classKey = edsClassKey(push, proxy);
+  const indexVersion = push.endpointIndex.version;
+  const fresh = (e: AssignmentList | undefined) =>
+    e !== undefined && e.indexVersion === indexVersion ? e.resources : undefined;
+  const compute = () =>
+    Object.freeze({
+      indexVersion,
+      resources: Object.freeze(assignments(push, proxy, names(push, proxy, watched), classKey)),
+    });
+  if (watched.wildcard) {
+    const key = `${classKey}#${outboundClassKey(push, proxy)}`;
+    const hit = fresh(cache.wildcardLists.get(key));
+    if (hit) return hit;
+    const list = compute();
+    cache.wildcardLists.set(key, list);
+    return list.resources;
+  }
+  const byNames = memo(cache.namedLists, classKey, () => new WeakMap<ReadonlySet<string>, AssignmentList>());
+  const hit = fresh(byNames.get(watched.resourceNames));
+  if (hit) return hit;
+  const list = compute();
+  byNames.set(watched.resourceNames, list);
+  return list.resources;
+}
+
+function assignments(
+  push: PushContext,
+  proxy: Proxy,
+  clusterNames: Iterable<string>,
+  classKey: string = edsClassKey(push, proxy),
+): XdsResource[] {
+  const cache = classCache(push, classKey);
   const out: XdsResource[] = [];
   for (const n of clusterNames) {
     const hit = cache.get(n);
@@ -257,22 +343,25 @@ export const edsGenerator: Generator<PushContext> = {
     watched: WatchedResourceView,
     req: PushRequest<PushContext>,
   ): readonly XdsResource[] {
-    return assignments(req.push, proxy, names(req.push, proxy, watched));
+    return subscribedAssignments(req.push, proxy, watched);
   },
   generateDelta(proxy: Proxy, watched: WatchedResourceView, req: PushRequest<PushContext>): DeltaGeneration {
     const push = req.push;
     const updated = updatedServices(req);
     if (req.full || updated.length === 0) {
       return {
-        resources: assignments(push, proxy, names(push, proxy, watched)),
+        resources: subscribedAssignments(push, proxy, watched),
         removed: [],
       };
     }
-    const hosts = new Set(updated.map((u) => u.hostname));
-    const affected = names(push, proxy, watched).filter((n) => {
-      const key = parseClusterName(n);
-      return key !== undefined && hosts.has(key.hostname);
-    });
-    return { resources: assignments(push, proxy, affected), removed: [] };
+    // Only the clusters of the changed services, never a scan of every watched name.
+    const classKey = edsClassKey(push, proxy);
+    const subscribed = watched.wildcard ? classNameSet(push, proxy) : watched.resourceNames;
+    const affected = new Set<string>();
+    for (const u of updated) {
+      for (const n of changedClusterNames(push, proxy, classKey, u.namespace, u.hostname))
+        if (subscribed.has(n)) affected.add(n);
+    }
+    return { resources: assignments(push, proxy, affected, classKey), removed: [] };
   },
 };

@@ -9,16 +9,19 @@
 
 import type { DestinationRule } from '../../../api/networking/destination-rule.ts';
 import type { ConsistentHashLb, Destination } from '../../../api/networking/shared.ts';
+import { encodeFieldEntry, encodeSpliced, type SplicedField, splicedField } from '../../../lib/xds/splice.ts';
 import { ROUTE_TYPE_URL } from '../../../lib/xds/type-urls.ts';
 import type { Service } from '../../../registry/model.ts';
 import { MESH_GATEWAY } from '../../model/indexes/virtual-service-index.ts';
+import { grpcRouteName } from '../../model/naming.ts';
 import type { Proxy } from '../../model/proxy.ts';
+import { labelsKey, memo, PushCacheSlot } from '../../model/push-cache.ts';
 import type { PushContext } from '../../model/push-context.ts';
 import { configsOfKindsChanged, type PushRequest } from '../../model/push-request.ts';
 import { isProxyless } from '../../networking/listener/common.ts';
-import { grpcRouteName } from '../../networking/listener/pending-names.ts';
 import { buildGatewayRouteConfiguration } from '../../networking/route/gateway-routes.ts';
 import type { RouteBuildContext } from '../../networking/route/route.ts';
+import { buildDefaultOutboundRoute } from '../../networking/route/route.ts';
 import {
   buildGrpcRouteConfiguration,
   buildSidecarRouteConfiguration,
@@ -27,12 +30,13 @@ import {
   type SidecarRouteInputs,
 } from '../../networking/route/route-config.ts';
 import {
+  encodedXdsResource,
   type Generator,
   type WatchedResourceView,
   type XdsResource,
   xdsResource,
 } from '../generator-registry.ts';
-import { buildListenersFor } from './lds.ts';
+import { listenerRouteNames } from './lds.ts';
 
 type Proto = Record<string, unknown>;
 
@@ -118,6 +122,12 @@ function sidecarRouteInputs(push: PushContext, proxy: Proxy): SidecarRouteInputs
     routeContext: { ...routeContext(push, proxy), gatewayNames: new Set([MESH_GATEWAY]), isTls: false },
     hashForServicePort: (service, port) =>
       consistentHashForServicePort(push.destinationRule(proxy, service)?.rule, port),
+    defaultRoute: (cluster, operation, options) =>
+      sharedDefaultRoute(
+        push,
+        `${cluster}|${operation}|${options.hash ? JSON.stringify(options.hash) : ''}|${options.defaultRetryPolicy ? JSON.stringify(options.defaultRetryPolicy) : ''}`,
+        () => buildDefaultOutboundRoute(cluster, operation, options),
+      ),
     outboundTrafficPolicy: {
       mode: policy.mode,
       ...(policy.egressProxy ? { egressProxy: policy.egressProxy as Destination } : {}),
@@ -142,59 +152,96 @@ export function buildRouteConfigurationFor(push: PushContext, proxy: Proxy, name
 
 /** Every `route_config_name` the proxy's listeners refer to, sorted. */
 export function routeNamesFor(push: PushContext, proxy: Proxy): string[] {
-  const names = new Set<string>();
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) {
-      for (const x of v) walk(x);
-    } else if (v && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) {
-        if (k === 'route_config_name' && typeof x === 'string') names.add(x);
-        else walk(x);
-      }
-    }
-  };
-  walk(buildListenersFor(push, proxy));
-  return [...names].sort();
-}
-
-function pack(rc: Proto): XdsResource {
-  return xdsResource(ROUTE_TYPE_URL, rc.name as string, rc);
+  return [...listenerRouteNames(push, proxy)];
 }
 
 /**
- * Route configurations depend on the proxy only through its type, generator flavour, namespace,
- * labels and DNS domain (never its address), so proxies of one workload share them: cached per
- * push context, encoded once.
+ * Encoded virtual hosts by content, per push: route configurations of different namespaces or
+ * ports repeat most of their virtual hosts (a service's routes do not depend on who calls it,
+ * only its domains do), so each distinct one is encoded once.
  */
-const routeCache = new WeakMap<PushContext, Map<string, XdsResource>>();
+const VIRTUAL_HOSTS = new PushCacheSlot('rds.virtual-hosts', () => new Map<string, Uint8Array>());
+/**
+ * Default routes (no VirtualService) by what they are built from: one object per service port
+ * and push, so route configurations of every namespace hold the same route objects, and their
+ * virtual hosts can be told equal by identity rather than by content.
+ */
+const DEFAULT_ROUTES = new PushCacheSlot('rds.default-routes', () => new Map<string, Proto>());
+/** Identity numbers of the shared default routes, for virtual host keys. */
+const ROUTE_IDS = new PushCacheSlot('rds.route-ids', () => ({ ids: new WeakMap<object, number>(), next: 0 }));
 
-function routeCacheKey(proxy: Proxy, name: string): string {
-  const labels = Object.keys(proxy.labels)
-    .sort()
-    .map((k) => `${k}=${proxy.labels[k]}`)
-    .join(',');
-  return [proxy.type, proxy.metadata.generator ?? '', proxy.namespace, proxy.dnsDomain, labels, name].join(
-    '|',
-  );
+function sharedDefaultRoute(push: PushContext, key: string, build: () => Proto): Proto {
+  return memo(push.cache(DEFAULT_ROUTES), key, () => {
+    const route = build();
+    const table = push.cache(ROUTE_IDS);
+    table.ids.set(route, table.next++);
+    return route;
+  });
+}
+
+/**
+ * What a virtual host is, as a string: its fields, shared default routes by identity (one
+ * object per push always encodes the same) and other routes by content, so keying costs little
+ * where most routes are shared.
+ */
+function virtualHostKey(push: PushContext, vh: Proto): string {
+  const routes = vh.routes;
+  if (!Array.isArray(routes)) return JSON.stringify(vh);
+  const ids = push.cache(ROUTE_IDS).ids;
+  return JSON.stringify({ ...vh, routes: routes.map((r: object) => ids.get(r) ?? JSON.stringify(r)) });
+}
+
+/** Below this many virtual hosts, encoding the whole configuration is as cheap. */
+const SPLICE_MIN_VIRTUAL_HOSTS = 16;
+let virtualHostsField: SplicedField | undefined;
+
+function pack(push: PushContext, rc: Proto): XdsResource {
+  const vhosts = rc.virtual_hosts as Proto[] | undefined;
+  if (!vhosts || vhosts.length < SPLICE_MIN_VIRTUAL_HOSTS)
+    return xdsResource(ROUTE_TYPE_URL, rc.name as string, rc);
+  virtualHostsField ??= splicedField(ROUTE_TYPE_URL, 'virtual_hosts');
+  const f = virtualHostsField;
+  const cache = push.cache(VIRTUAL_HOSTS);
+  const entries = vhosts.map((vh) => memo(cache, virtualHostKey(push, vh), () => encodeFieldEntry(f, vh)));
+  return encodedXdsResource(ROUTE_TYPE_URL, rc.name as string, encodeSpliced(f, rc, entries));
+}
+
+/**
+ * Route configurations depend on the proxy only through its type and generator flavour, its
+ * Sidecar scope and namespace, its DNS domain, and its labels where something can select on
+ * them (a gateway's selector, `sourceLabels` route matches, workload-selected
+ * DestinationRules) — never its address. So proxies of one class share one encoded route
+ * configuration per name, in the push's cache.
+ */
+const RDS_CACHE = new PushCacheSlot('rds', () => new Map<string, XdsResource | null>());
+
+function routeClassKey(push: PushContext, proxy: Proxy): string {
+  const labelsMatter =
+    proxy.type === 'router' ||
+    push.virtualServiceIndex.usesSourceLabels ||
+    push.destinationRuleIndex.labelsMatter(proxy.namespace);
+  return [
+    proxy.type,
+    proxy.metadata.generator ?? '',
+    proxy.namespace,
+    push.sidecarScope(proxy).name,
+    proxy.dnsDomain,
+    labelsMatter ? labelsKey(proxy.labels) : '',
+  ].join('|');
 }
 
 function cachedRoute(
   push: PushContext,
-  proxy: Proxy,
+  classKey: string,
   name: string,
   build: () => Proto | undefined,
 ): XdsResource | undefined {
-  let cache = routeCache.get(push);
-  if (!cache) routeCache.set(push, (cache = new Map()));
-  const key = routeCacheKey(proxy, name);
-  let r = cache.get(key);
-  if (!r) {
-    const rc = build();
-    if (!rc) return undefined;
-    r = pack(rc);
-    cache.set(key, r);
-  }
-  return r;
+  return (
+    memo(push.cache(RDS_CACHE), `${classKey}|${name}`, () => {
+      const rc = build();
+      return rc ? pack(push, rc) : null;
+    }) ?? undefined
+  );
 }
 
 function needsPush(_proxy: Proxy, req: PushRequest<PushContext>): boolean {
@@ -212,8 +259,9 @@ export const rdsGenerator: Generator<PushContext> = {
   ): readonly XdsResource[] {
     const push = req.push;
     const names = watched.wildcard ? routeNamesFor(push, proxy) : [...watched.resourceNames].sort();
+    const classKey = routeClassKey(push, proxy);
     return names.map(
-      (n) => cachedRoute(push, proxy, n, () => buildRouteConfigurationFor(push, proxy, n)) as XdsResource,
+      (n) => cachedRoute(push, classKey, n, () => buildRouteConfigurationFor(push, proxy, n)) as XdsResource,
     );
   },
 };
@@ -232,10 +280,11 @@ export const grpcRdsGenerator: Generator<PushContext> = {
       ? grpcRouteNames(push.services(proxy), grpcRouteName)
       : [...watched.resourceNames].sort();
     let inputs: SidecarRouteInputs | undefined;
+    const classKey = routeClassKey(push, proxy);
     const out: XdsResource[] = [];
     for (const n of names) {
       // gRPC treats a missing route configuration as "does not exist" for that target.
-      const r = cachedRoute(push, proxy, n, () => {
+      const r = cachedRoute(push, classKey, n, () => {
         inputs ??= sidecarRouteInputs(push, proxy);
         return buildGrpcRouteConfiguration(n, inputs);
       });

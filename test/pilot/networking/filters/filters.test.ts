@@ -8,6 +8,8 @@ import {
   HTTP_CONNECTION_MANAGER_TYPE_URL,
   HTTP_RBAC_TYPE_URL,
   LISTENER_TYPE_URL,
+  PREVIOUS_HOSTS_PREDICATE_TYPE_URL,
+  PREVIOUS_PRIORITIES_CONFIG_TYPE_URL,
   TCP_PROXY_TYPE_URL,
 } from '../../../../src/lib/xds/type-urls.ts';
 import { buildHttpConnectionManager } from '../../../../src/pilot/networking/filters/hcm.ts';
@@ -16,11 +18,6 @@ import {
   disabledOnPorts,
   enabledOnlyOnPorts,
 } from '../../../../src/pilot/networking/filters/listener-filters.ts';
-import {
-  ensureExtensionProtos,
-  PREVIOUS_HOSTS_PREDICATE_TYPE_URL,
-  PREVIOUS_PRIORITIES_CONFIG_TYPE_URL,
-} from '../../../../src/pilot/networking/filters/proto-extensions.ts';
 import type { HttpFilter } from '../../../../src/pilot/networking/filters/router.ts';
 import { buildTcpProxy } from '../../../../src/pilot/networking/filters/tcp-proxy.ts';
 
@@ -128,9 +125,7 @@ test('listener filter predicates: disabled on some ports, or enabled only on som
   });
 });
 
-test('the retry extension protos load once into the shared root', () => {
-  ensureExtensionProtos();
-  ensureExtensionProtos();
+test('the retry extension types the route translator uses are in the shared root', () => {
   assert.ok(hasMessageType(PREVIOUS_HOSTS_PREDICATE_TYPE_URL));
   assert.ok(hasMessageType(PREVIOUS_PRIORITIES_CONFIG_TYPE_URL));
 });
