@@ -4,7 +4,14 @@
  * ServiceEntries in Istio when listed first), workloads and service targets of all.
  */
 import type { DiscoverySnapshot, Registry, ServiceDiscovery } from './discovery.ts';
-import type { ProxyIdentity, Service, ServiceTarget, Workload } from './model.ts';
+import {
+  compareServices,
+  compareWorkloads,
+  type ProxyIdentity,
+  type Service,
+  type ServiceTarget,
+  type Workload,
+} from './model.ts';
 
 export class AggregateRegistry implements ServiceDiscovery {
   readonly #registries: readonly ServiceDiscovery[];
@@ -62,29 +69,9 @@ export function mergeSnapshots(parts: readonly DiscoverySnapshot[]): DiscoverySn
       services.push(s);
     }
   }
-  services.sort((a, b) =>
-    a.hostname !== b.hostname
-      ? a.hostname < b.hostname
-        ? -1
-        : 1
-      : a.namespace < b.namespace
-        ? -1
-        : a.namespace > b.namespace
-          ? 1
-          : 0,
-  );
+  services.sort(compareServices);
   const workloads: Workload[] = parts.flatMap((p) => p.workloads);
-  workloads.sort((a, b) =>
-    a.namespace !== b.namespace
-      ? a.namespace < b.namespace
-        ? -1
-        : 1
-      : a.name < b.name
-        ? -1
-        : a.name > b.name
-          ? 1
-          : 0,
-  );
+  workloads.sort(compareWorkloads);
   return Object.freeze({
     services: Object.freeze(services),
     workloads: Object.freeze(workloads),

@@ -214,3 +214,15 @@ export function exportToAllows(
   if (exportTo.has(EXPORT_ALL)) return true;
   return exportTo.has(namespace) || (namespace === ownNamespace && exportTo.has(EXPORT_PRIVATE));
 }
+
+const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The registry's one order for services: by hostname, then namespace. */
+export function compareServices(a: Service, b: Service): number {
+  return compareStrings(a.hostname, b.hostname) || compareStrings(a.namespace, b.namespace);
+}
+
+/** The registry's one order for workloads: by namespace, then name. */
+export function compareWorkloads(a: Workload, b: Workload): number {
+  return compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name);
+}

@@ -18,6 +18,8 @@ import type { ConfigHandler } from '../../config/store.ts';
 import { logger } from '../../lib/log.ts';
 import type { DiscoverySnapshot, Registry, RegistryUpdater, ShardKey } from '../discovery.ts';
 import {
+  compareServices,
+  compareWorkloads,
   type Endpoint,
   Provider,
   type ProxyIdentity,
@@ -324,30 +326,10 @@ export class ServiceEntryRegistry implements Registry {
       const owner = this.#owner(hk);
       if (owner) services.push(owner.service);
     }
-    services.sort((a, b) =>
-      a.hostname !== b.hostname
-        ? a.hostname < b.hostname
-          ? -1
-          : 1
-        : a.namespace < b.namespace
-          ? -1
-          : a.namespace > b.namespace
-            ? 1
-            : 0,
-    );
+    services.sort(compareServices);
     const workloads: Workload[] = [...this.#workloads.values()];
     for (const e of this.#entries.values()) workloads.push(...e.inline);
-    workloads.sort((a, b) =>
-      a.namespace !== b.namespace
-        ? a.namespace < b.namespace
-          ? -1
-          : 1
-        : a.name < b.name
-          ? -1
-          : a.name > b.name
-            ? 1
-            : 0,
-    );
+    workloads.sort(compareWorkloads);
     const byHost = new Map<string, Service[]>();
     for (const s of services) {
       let l = byHost.get(s.hostname);
