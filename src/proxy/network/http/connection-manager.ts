@@ -24,6 +24,7 @@ import {
   RF_DURATION_TIMEOUT,
   RF_STREAM_IDLE_TIMEOUT,
 } from '../../stream-info.ts';
+import type { Host } from '../../upstream/host.ts';
 import { enterIo, exitIo, WriteBuffer } from '../write-buffer.ts';
 import {
   chunkHeader,
@@ -552,6 +553,8 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   authority = '';
   scheme = 'http';
   readonly versionMinor: number;
+  upstreamCluster: string | undefined = undefined;
+  upstreamHost: Host | undefined = undefined;
   requestId = '';
   internal = false;
   downstreamAddress: string;
@@ -929,6 +932,10 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
       }
     }
     return this.routeValue;
+  }
+
+  get protocol(): string {
+    return this.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
   }
 
   clearRouteCache(): void {

@@ -9,6 +9,7 @@
  * onRequestHeaders and produces the response itself.
  */
 import type { ConnectionInfo } from '../../../stream-info.ts';
+import type { Host } from '../../../upstream/host.ts';
 import type { HeaderMap } from '../headers.ts';
 import type { RouteEntry, RouteTable } from '../router/route-table.ts';
 
@@ -39,6 +40,12 @@ export interface HttpStream {
   readonly scheme: string;
   /** HTTP/1.x minor version of the downstream request. */
   readonly versionMinor: number;
+  /** Downstream protocol as Envoy names it: 'HTTP/1.0', 'HTTP/1.1' or 'HTTP/2'. */
+  readonly protocol: string;
+  /** Cluster the router forwards to (undefined until routed, or for local replies). */
+  readonly upstreamCluster: string | undefined;
+  /** The upstream host of the latest attempt (undefined until one is chosen). */
+  readonly upstreamHost: Host | undefined;
   readonly requestId: string;
   /** Whether the request came from an internal address (Envoy's internal/external rules). */
   readonly internal: boolean;

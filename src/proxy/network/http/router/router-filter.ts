@@ -216,6 +216,7 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
       };
     }
     this.cluster = cluster;
+    s.upstreamCluster = cluster.name;
     s.upstreamFacts = this;
 
     const h = s.requestHeaders;
@@ -471,6 +472,7 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
       return;
     }
     this.attempts++;
+    this.s.upstreamHost = host;
     const policy = this.retry?.policy;
     if (policy?.previousHosts) (this.attemptedHosts ??= []).push(host);
     if (this.route!.autoHostRewrite && host.hostname !== '') this.rewriteHost(host.hostname);
