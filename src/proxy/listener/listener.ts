@@ -26,6 +26,11 @@ import {
   type HcmConfig,
   type RouteConfigProvider,
 } from '../network/http/hcm-config.ts';
+import {
+  type NetworkFilterFactory,
+  networkFilterRegistration,
+  openObservers,
+} from '../network/network-filter.ts';
 import { compileTcpProxyInto, type TcpProxyConfig, TcpProxySession } from '../network/tcp-proxy.ts';
 import type { Counter, Gauge, Histogram, StatsStore } from '../stats/store.ts';
 import type { ConnectionInfo } from '../stream-info.ts';
@@ -63,6 +68,8 @@ export interface FilterChainMatchConfig {
 export interface FilterChainConfig {
   readonly name: string;
   readonly match: FilterChainMatchConfig;
+  /** Non-terminal network filters, in order (connection observers). */
+  readonly networkFilters: readonly NetworkFilterFactory[];
   readonly filter: NetworkFilter;
 }
 
@@ -162,6 +169,7 @@ function compileFilterChain(r: ProtoReader, env: ListenerEnv): FilterChainConfig
   r.unsupported('on_demand_configuration', 'on-demand filter chains are not supported');
   const filters = r.messages('filters');
   let filter: NetworkFilter | undefined;
+  const networkFilters: NetworkFilterFactory[] = [];
   filters.forEach((f, i) => {
     const fname = f.string('name');
     const any = f.raw('typed_config');
@@ -175,10 +183,15 @@ function compileFilterChain(r: ProtoReader, env: ListenerEnv): FilterChainConfig
     const opened = readAny(ctx, any, f.at('typed_config'));
     if (!opened) return;
     if (i !== filters.length - 1) {
-      ctx.error(
-        f.path,
-        `network filter ${fname || opened.typeName} is not supported before the terminal filter`,
-      );
+      const reg = networkFilterRegistration(opened.typeName);
+      if (reg === undefined) {
+        ctx.error(
+          f.at('typed_config'),
+          `network filter ${fname || opened.typeName} (${opened.typeName}) is not supported before the terminal filter`,
+        );
+        return;
+      }
+      networkFilters.push(reg.compile(opened.reader, fname, { stats: env.stats }, ctx));
       return;
     }
     if (opened.typeName === TYPE.HTTP_CONNECTION_MANAGER) {
@@ -194,7 +207,7 @@ function compileFilterChain(r: ProtoReader, env: ListenerEnv): FilterChainConfig
   });
   if (filters.length === 0) ctx.error(r.at('filters'), 'a terminal network filter is required');
   r.done();
-  return { name, match, filter: filter! };
+  return { name, match, networkFilters, filter: filter! };
 }
 
 function compileRanges(r: ProtoReader, field: string): CidrRange[] {
@@ -402,7 +415,8 @@ export class Listener {
       conn.writer.limit = this.config.bufferLimit;
       this.http.add(conn);
     } else {
-      const s = new TcpProxySession(socket, f.config, info, (t) => this.tcp.delete(t));
+      const observers = openObservers(chain.networkFilters, info);
+      const s = new TcpProxySession(socket, f.config, info, (t) => this.tcp.delete(t), observers);
       this.tcp.add(s);
     }
   };

@@ -16,11 +16,17 @@ import {
 } from '../config/proto.ts';
 import { TYPE } from '../config/type-names.ts';
 import type { Counter, Gauge, StatsStore } from '../stats/store.ts';
-import type { ConnectionInfo } from '../stream-info.ts';
+import {
+  type ConnectionInfo,
+  RF_NO_CLUSTER_FOUND,
+  RF_NO_HEALTHY_UPSTREAM,
+  RF_UPSTREAM_OVERFLOW,
+} from '../stream-info.ts';
 import type { Cluster } from '../upstream/cluster.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { Host } from '../upstream/host.ts';
 import type { LbContext } from '../upstream/lb/load-balancer.ts';
+import type { ConnectionObserver } from './network-filter.ts';
 
 export interface TcpProxyConfig {
   readonly statPrefix: string;
@@ -164,14 +170,19 @@ export class TcpProxySession implements LbContext {
   bytesFromUpstream = 0;
   private readonly onClosed: ((s: TcpProxySession) => void) | undefined;
   private tried: Host[] = [];
+  /** RF_* bits explaining why the connection failed (reported to observers). */
+  responseFlags = 0;
+  private readonly observers: readonly ConnectionObserver[] | undefined;
 
   constructor(
     downstream: Socket,
     config: TcpProxyConfig,
     info: ConnectionInfo,
     onClosed?: (s: TcpProxySession) => void,
+    observers?: readonly ConnectionObserver[],
   ) {
     this.downstream = downstream;
+    this.observers = observers;
     this.config = config;
     this.info = info;
     this.onClosed = onClosed;
@@ -219,6 +230,7 @@ export class TcpProxySession implements LbContext {
     this.cluster = name === undefined ? undefined : c.clusterManager.get(name);
     if (this.cluster === undefined) {
       c.stats.downstreamCxNoRoute.value++;
+      this.responseFlags |= RF_NO_CLUSTER_FOUND;
       this.close();
     }
   }
@@ -228,11 +240,13 @@ export class TcpProxySession implements LbContext {
     const host = cluster.chooseHost(this);
     if (host === null) {
       cluster.stats.upstreamCxNoneHealthy.value++;
+      this.responseFlags |= RF_NO_HEALTHY_UPSTREAM;
       this.close();
       return;
     }
     if (!cluster.rm.canCreateConnection()) {
       cluster.stats.upstreamCxOverflow.value++;
+      this.responseFlags |= RF_UPSTREAM_OVERFLOW;
       this.close();
       return;
     }
@@ -270,6 +284,8 @@ export class TcpProxySession implements LbContext {
     for (const b of this.early) this.writeUp(b);
     this.early = [];
     if (this.downstreamEnded) up.end();
+    if (this.observers !== undefined)
+      for (const o of this.observers) o.onUpstreamConnected?.(this.cluster!.name, this.host!);
   };
 
   private onUpstreamConnectError = (): void => {
@@ -421,6 +437,17 @@ export class TcpProxySession implements LbContext {
     }
     this.downstream.destroy();
     this.onClosed?.(this);
+    if (this.observers !== undefined) {
+      const summary = {
+        bytesReceived: this.bytesFromDownstream,
+        bytesSent: this.bytesFromUpstream,
+        upstreamCluster: this.cluster?.name,
+        upstreamHost: this.host,
+        responseFlags: this.responseFlags,
+        durationMs: Date.now() - this.startedAt,
+      };
+      for (const o of this.observers) o.onClose(summary);
+    }
   }
 }
 

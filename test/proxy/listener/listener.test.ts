@@ -201,7 +201,7 @@ test('listener fields that need missing features are NACKed by path', (t: TestCo
           },
         ],
       },
-      'filter_chains[0].filters[0]',
+      'filter_chains[0].filters[0].typed_config',
     ],
   ];
   t.plan(cases.length);

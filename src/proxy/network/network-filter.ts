@@ -1,0 +1,76 @@
+/**
+ * Non-terminal network filters: the filters a filter chain lists before its terminal one
+ * (tcp_proxy or http_connection_manager), such as Istio's TCP `istio.stats`. The mesh needs
+ * them to observe connections, not to rewrite bytes, so the seam is a connection observer:
+ * opened when the chain takes a connection, told when the connection closes and what it carried.
+ * Each filter registers the Envoy message name of its config (the inner type of a TypedStruct
+ * when the config is wrapped in one); an unregistered filter is a config error (NACK).
+ */
+import type { CompileContext, ProtoReader } from '../config/proto.ts';
+import type { StatsStore } from '../stats/store.ts';
+import type { ConnectionInfo } from '../stream-info.ts';
+import type { Host } from '../upstream/host.ts';
+
+/** What a connection carried, reported once when it closes. */
+export interface ConnectionSummary {
+  readonly bytesReceived: number;
+  readonly bytesSent: number;
+  /** The cluster the terminal filter forwarded to (undefined when none was found). */
+  readonly upstreamCluster: string | undefined;
+  readonly upstreamHost: Host | undefined;
+  /** RF_* response flag bits (stream-info.ts). */
+  readonly responseFlags: number;
+  readonly durationMs: number;
+}
+
+export interface ConnectionObserver {
+  /** The terminal filter reached an upstream host (TCP: connected). */
+  onUpstreamConnected?(cluster: string, host: Host): void;
+  /** Called exactly once. */
+  onClose(summary: ConnectionSummary): void;
+}
+
+export interface NetworkFilterFactory {
+  readonly name: string;
+  /** A new downstream connection on the chain; undefined when the filter has nothing to watch. */
+  open(info: ConnectionInfo): ConnectionObserver | undefined;
+}
+
+export interface NetworkFilterEnv {
+  readonly stats: StatsStore;
+}
+
+export interface NetworkFilterRegistration {
+  /** Envoy message name of the config, e.g. stats.PluginConfig. */
+  readonly typeName: string;
+  compile(
+    reader: ProtoReader,
+    filterName: string,
+    env: NetworkFilterEnv,
+    ctx: CompileContext,
+  ): NetworkFilterFactory;
+}
+
+const byType = new Map<string, NetworkFilterRegistration>();
+
+export function registerNetworkFilter(reg: NetworkFilterRegistration): void {
+  byType.set(reg.typeName, reg);
+}
+
+export function networkFilterRegistration(typeName: string): NetworkFilterRegistration | undefined {
+  return byType.get(typeName);
+}
+
+/** Opens every observer of a chain for a new connection. */
+export function openObservers(
+  factories: readonly NetworkFilterFactory[],
+  info: ConnectionInfo,
+): ConnectionObserver[] | undefined {
+  if (factories.length === 0) return undefined;
+  const out: ConnectionObserver[] = [];
+  for (const f of factories) {
+    const o = f.open(info);
+    if (o !== undefined) out.push(o);
+  }
+  return out.length === 0 ? undefined : out;
+}
