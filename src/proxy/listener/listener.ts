@@ -45,6 +45,8 @@ export interface ListenerEnv {
   readonly decodeAny?: AnyDecoder;
   readonly rds?: (routeConfigName: string) => RouteConfigProvider;
   readonly random?: () => number;
+  /** The listener's traffic_direction (INBOUND, OUTBOUND, UNSPECIFIED): telemetry filters read it. */
+  readonly trafficDirection?: string;
 }
 
 /** The terminal network filter of a chain. */
@@ -106,9 +108,13 @@ export function compileListener(proto: unknown, env: ListenerEnv): CompileResult
     if (sa) ({ address, port } = sa);
   } else ctx.error('address', 'address is required');
   const statPrefix = r.string('stat_prefix');
-  const filterChains = r.messages('filter_chains').map((fc) => compileFilterChain(fc, env));
+  const chainEnv: ListenerEnv = {
+    ...env,
+    trafficDirection: r.enumName('traffic_direction', ['UNSPECIFIED', 'INBOUND', 'OUTBOUND']),
+  };
+  const filterChains = r.messages('filter_chains').map((fc) => compileFilterChain(fc, chainEnv));
   const dfc = r.message('default_filter_chain');
-  const defaultFilterChain = dfc ? compileFilterChain(dfc, env) : undefined;
+  const defaultFilterChain = dfc ? compileFilterChain(dfc, chainEnv) : undefined;
   if (filterChains.length === 0 && !defaultFilterChain)
     ctx.error('filter_chains', 'at least one filter chain is required');
   const bufferLimit = r.wrappedNumber('per_connection_buffer_limit_bytes', 1024 * 1024);
@@ -117,7 +123,6 @@ export function compileListener(proto: unknown, env: ListenerEnv): CompileResult
   // Informational or about drain/worker behaviour that does not change request handling.
   r.ignore(
     'drain_type',
-    'traffic_direction',
     'listener_filters_timeout',
     'continue_on_listener_filters_timeout',
     'connection_balance_config',
@@ -191,7 +196,14 @@ function compileFilterChain(r: ProtoReader, env: ListenerEnv): FilterChainConfig
         );
         return;
       }
-      networkFilters.push(reg.compile(opened.reader, fname, { stats: env.stats }, ctx));
+      networkFilters.push(
+        reg.compile(
+          opened.reader,
+          fname,
+          { stats: env.stats, trafficDirection: env.trafficDirection ?? 'UNSPECIFIED' },
+          ctx,
+        ),
+      );
       return;
     }
     if (opened.typeName === TYPE.HTTP_CONNECTION_MANAGER) {

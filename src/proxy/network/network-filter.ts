@@ -38,6 +38,8 @@ export interface NetworkFilterFactory {
 
 export interface NetworkFilterEnv {
   readonly stats: StatsStore;
+  /** The listener's traffic_direction: INBOUND, OUTBOUND or UNSPECIFIED. */
+  readonly trafficDirection: string;
 }
 
 export interface NetworkFilterRegistration {

@@ -75,6 +75,8 @@ export interface HcmEnv {
   readonly readFile?: (path: string) => Buffer;
   /** Randomness for routing decisions (tests seed it). */
   readonly random?: () => number;
+  /** The enclosing listener's traffic_direction (telemetry filters read it). */
+  readonly trafficDirection?: string;
 }
 
 export const SERVER_OVERWRITE = 0;
@@ -283,7 +285,12 @@ export function compileHttpConnectionManagerInto(r: ProtoReader, env: HcmEnv): H
   // HTTP filters.
   const filters = r.messages('http_filters');
   const fenv: FilterCompileEnv = {
-    services: { clusterManager: env.clusterManager, stats: env.stats, hcm: c },
+    services: {
+      clusterManager: env.clusterManager,
+      stats: env.stats,
+      hcm: c,
+      trafficDirection: env.trafficDirection ?? 'UNSPECIFIED',
+    },
   };
   filters.forEach((f, i) => {
     const name = f.string('name');
