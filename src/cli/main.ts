@@ -8,6 +8,8 @@ import { Command, CommanderError } from 'commander';
 import { errorMessage } from '../lib/errors.ts';
 import { registerAnalyze } from './commands/analyze.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerProxyConfig } from './commands/proxy-config.ts';
+import { registerProxyStatus } from './commands/proxy-status.ts';
 import { ExitCode } from './exit-codes.ts';
 import { type CliIo, processIo } from './io.ts';
 
@@ -22,6 +24,8 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     .allowExcessArguments(false);
   registerAnalyze(program, io, done);
   registerDemo(program, io, done);
+  registerProxyStatus(program, io, done);
+  registerProxyConfig(program, io, done);
   return program;
 }
 

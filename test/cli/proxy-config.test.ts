@@ -1,0 +1,483 @@
+/**
+ * `mizzenctl proxy-config` against a real mesh: mizzend and one mizzen-proxy as child
+ * processes (bin/mizzend.js, bin/mizzen-proxy.js) on a temporary YAML config, the CLI run
+ * both as bin/mizzenctl.js and in process. Checks the tables and JSON/YAML hold the clusters,
+ * listeners, routes and endpoints the config makes, and the errors for unreachable addresses,
+ * unknown proxies and bad flag values.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { parse } from 'yaml';
+import type { CliIo } from '../../src/cli/io.ts';
+import { run } from '../../src/cli/main.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const NODE = path.join(ROOT, 'node_modules/.bin/node');
+const SHOP = 'shop.example.internal';
+
+/** No locality weighting or auto mTLS: the proxy does not support them yet (it would NACK). */
+const TEST_MESH = 'localityLbSetting: {enabled: false}\nenableAutoMtls: false\n';
+
+/** A port that was free a moment ago (bound on 127.0.0.1 and released). */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** HTTP status of GET host:port/path; 0 when nothing answers. */
+function statusOf(port: number, path: string, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve) => {
+    http
+      .get({ host, port, path, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      })
+      .on('error', () => resolve(0));
+  });
+}
+
+/** Checks `check` every 20 ms until it holds; fails naming `what` after `ms`. */
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Open-handle check (CODE-STYLE §C.8): sockets, servers and timers left by the tests. */
+async function assertNoOpenHandles(): Promise<void> {
+  const open = () =>
+    process.getActiveResourcesInfo().filter((r) => ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'].includes(r));
+  for (let i = 0; i < 50 && open().length > 0; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(open(), []);
+}
+
+let dir: string;
+let httpPort: number;
+let v1Port: number;
+let mizzend: ChildProcess;
+let proxy: ChildProcess;
+let proxy2: ChildProcess;
+let admin2: number;
+let monitoring: number;
+let admin: number;
+
+const config = () => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: [${SHOP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: ${httpPort}, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: shop}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: shop-v1, namespace: default}
+spec: {address: 127.0.0.1, ports: {http: ${v1Port}}, labels: {app: shop, version: v1}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: shop, namespace: default}
+spec:
+  host: ${SHOP}
+  subsets: [{name: v1, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: [${SHOP}]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: ${SHOP}, subset: v1}}]
+  - route: [{destination: {host: ${SHOP}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: client, namespace: default}
+spec:
+  workloadSelector: {labels: {app: client}}
+  egress:
+  - port: {number: ${httpPort}, protocol: HTTP, name: http-shop}
+    bind: 127.0.0.1
+    captureMode: NONE
+    hosts: [./${SHOP}]
+`;
+
+function readJson(file: string): Record<string, number> | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function exited(child: ChildProcess): Promise<unknown> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit');
+}
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** bin/mizzenctl.js as users run it. */
+function mizzenctl(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, [path.join(ROOT, 'bin/mizzenctl.js'), ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: dir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The command layer in process. */
+async function inProcess(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    stdoutIsTTY: false,
+    env,
+    readStdin: () => Buffer.from(''),
+  };
+  const code = await run(args, io);
+  return { code, stdout, stderr };
+}
+
+/** Table rows as cells, cut at the columns where the header's cells start. */
+function rows(table: string): string[][] {
+  const lines = table.trimEnd().split('\n');
+  const starts = [...lines[0].matchAll(/(?:^|\s{2,})(\S)/g)].map((m) => (m.index ?? 0) + m[0].length - 1);
+  return lines.map((l) => starts.map((s, i) => l.slice(s, starts[i + 1]).trim()));
+}
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'mizzenctl-pc-'));
+  httpPort = await freePort();
+  v1Port = await freePort();
+  writeFileSync(path.join(dir, 'mesh.yaml'), TEST_MESH);
+  writeFileSync(path.join(dir, 'config.yaml'), config());
+  const env = { PATH: process.env.PATH ?? '', HOME: dir };
+  mizzend = spawn(
+    NODE,
+    [
+      path.join(ROOT, 'bin/mizzend.js'),
+      ...['--config-dir', path.join(dir, 'config.yaml'), '--mesh-config', path.join(dir, 'mesh.yaml')],
+      ...['--grpc-port', '0', '--monitoring-port', '0', '--port-file', path.join(dir, 'mizzend.json')],
+      ...['--log-level', 'warn'],
+    ],
+    { env, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  await waitFor('mizzend port file', () => readJson(path.join(dir, 'mizzend.json')) !== undefined, 30_000);
+  const cp = readJson(path.join(dir, 'mizzend.json')) as { grpc: number; monitoring: number };
+  monitoring = cp.monitoring;
+  ({ child: proxy, admin } = await startProxy('client-1', '127.0.0.9', cp.grpc, []));
+  // The demo's layout: the admin API on the proxy's own address.
+  ({ child: proxy2, admin: admin2 } = await startProxy('client-2', '127.0.0.10', cp.grpc, [
+    '--admin-address',
+    '127.0.0.10',
+  ]));
+});
+
+/** A sidecar for app=client; resolves once its admin API says it is ready. */
+async function startProxy(
+  pod: string,
+  ip: string,
+  grpc: number,
+  extra: string[],
+): Promise<{ child: ChildProcess; admin: number }> {
+  const portFile = path.join(dir, `${pod}.json`);
+  const child = spawn(
+    NODE,
+    [
+      path.join(ROOT, 'bin/mizzen-proxy.js'),
+      ...[
+        'proxy',
+        'sidecar',
+        '--ip',
+        ip,
+        '--pod-name',
+        pod,
+        '--namespace',
+        'default',
+        '--label',
+        'app=client',
+      ],
+      ...['--interception-mode', 'NONE', '--discovery-address', `127.0.0.1:${grpc}`, '--log-level', 'warn'],
+      ...['--admin-port', '0', '--status-port', '0', '--port-file', portFile, ...extra],
+    ],
+    { env: { PATH: process.env.PATH ?? '', HOME: dir }, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  await waitFor(`${pod} port file`, () => readJson(portFile) !== undefined, 30_000);
+  const port = (readJson(portFile) as { admin: number }).admin;
+  const host = extra.includes('--admin-address') ? ip : '127.0.0.1';
+  await waitFor(`${pod} to be ready`, async () => (await statusOf(port, '/ready', host)) === 200, 30_000);
+  return { child, admin: port };
+}
+
+after(async () => {
+  const all = [proxy, proxy2, mizzend];
+  for (const c of all) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await Promise.all(all.filter(Boolean).map(exited));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('clusters (bin): istioctl columns, the subset and default clusters, the DestinationRule', {
+  timeout: 30_000,
+}, async () => {
+  const r = await mizzenctl([
+    'proxy-config',
+    'clusters',
+    'client-1.default',
+    '--admin',
+    `127.0.0.1:${admin}`,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const table = rows(r.stdout);
+  assert.deepEqual(table[0], ['SERVICE FQDN', 'PORT', 'SUBSET', 'DIRECTION', 'TYPE', 'DESTINATION RULE']);
+  assert.deepEqual(
+    table.filter((c) => c[0] === SHOP),
+    [
+      [SHOP, String(httpPort), '', 'outbound', 'EDS', 'shop.default'],
+      [SHOP, String(httpPort), 'v1', 'outbound', 'EDS', 'shop.default'],
+    ],
+  );
+  assert.ok(
+    table.some((c) => c[0] === 'PassthroughCluster' && c[4] === 'ORIGINAL_DST'),
+    r.stdout,
+  );
+});
+
+test('clusters -o json with --fqdn, --subset, --direction filters', { timeout: 30_000 }, async () => {
+  const base = ['pc', 'clusters', '--admin', `127.0.0.1:${admin}`, '-o', 'json'];
+  const r = await inProcess([...base, '--fqdn', 'shop', '--subset', 'v1', '--direction', 'outbound']);
+  assert.equal(r.code, 0, r.stderr);
+  const clusters = JSON.parse(r.stdout) as { name: string; type: string; connect_timeout: string }[];
+  assert.deepEqual(
+    clusters.map((c) => c.name),
+    [`outbound|${httpPort}|v1|${SHOP}`],
+  );
+  assert.equal(clusters[0].type, 'EDS');
+  assert.match(clusters[0].connect_timeout, /^\d+(\.\d+)?s$/, 'proto3 JSON durations');
+  const none = await inProcess([...base, '--direction', 'inbound', '--fqdn', 'shop']);
+  assert.deepEqual(JSON.parse(none.stdout), []);
+  const port = await inProcess([...base, '--port', String(httpPort)]);
+  assert.equal(JSON.parse(port.stdout).length, 2);
+});
+
+test('listeners: the egress listener routes by RDS; --type and -o yaml', { timeout: 30_000 }, async () => {
+  const args = ['pc', 'listeners', 'client-1.default', '--admin', `127.0.0.1:${admin}`];
+  const r = await inProcess(args);
+  assert.equal(r.code, 0, r.stderr);
+  const table = rows(r.stdout);
+  assert.deepEqual(table[0], ['ADDRESSES', 'PORT', 'MATCH', 'DESTINATION']);
+  assert.deepEqual(
+    table.filter((c) => c[1] === String(httpPort)),
+    [['127.0.0.1', String(httpPort), 'ALL', `Route: ${httpPort}`]],
+  );
+  assert.deepEqual(rows((await inProcess([...args, '--type', 'tcp'])).stdout), [
+    ['ADDRESSES', 'PORT', 'MATCH', 'DESTINATION'],
+  ]);
+  const yaml = parse((await inProcess([...args, '--port', String(httpPort), '-o', 'yaml'])).stdout);
+  assert.equal(yaml[0].name, `127.0.0.1_${httpPort}`);
+  assert.equal(yaml[0]['@type'], 'type.googleapis.com/envoy.config.listener.v3.Listener');
+});
+
+test('routes: the VirtualService routes with their match and the VirtualService name', {
+  timeout: 30_000,
+}, async () => {
+  const r = await inProcess([
+    'pc',
+    'routes',
+    'client-1',
+    '--admin',
+    `127.0.0.1:${admin}`,
+    '--name',
+    String(httpPort),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const table = rows(r.stdout);
+  assert.deepEqual(table[0], ['NAME', 'VHOST NAME', 'DOMAINS', 'MATCH', 'VIRTUAL SERVICE']);
+  const vhost = `${SHOP}:${httpPort}`;
+  assert.deepEqual(
+    table.filter((c) => c[1] === vhost),
+    [
+      [String(httpPort), vhost, SHOP, '/* [end-user=jason]', 'shop.default'],
+      [String(httpPort), vhost, SHOP, '/*', 'shop.default'],
+    ],
+  );
+  assert.deepEqual(
+    rows((await inProcess(['pc', 'routes', '--admin', `127.0.0.1:${admin}`, '--name', 'nope'])).stdout),
+    [['NAME', 'VHOST NAME', 'DOMAINS', 'MATCH', 'VIRTUAL SERVICE']],
+  );
+});
+
+test('endpoints: the WorkloadEntry behind both clusters; --status and --cluster filter', {
+  timeout: 30_000,
+}, async () => {
+  const base = ['pc', 'endpoints', 'client-1.default', '--admin', `127.0.0.1:${admin}`];
+  const r = await inProcess([...base, '--port', String(v1Port)]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(rows(r.stdout), [
+    ['ENDPOINT', 'STATUS', 'OUTLIER CHECK', 'CLUSTER'],
+    [`127.0.0.1:${v1Port}`, 'HEALTHY', 'OK', `outbound|${httpPort}|v1|${SHOP}`],
+    [`127.0.0.1:${v1Port}`, 'HEALTHY', 'OK', `outbound|${httpPort}||${SHOP}`],
+  ]);
+  assert.equal(rows((await inProcess([...base, '--status', 'unhealthy'])).stdout).length, 1);
+  const json = JSON.parse(
+    (await inProcess([...base, '--cluster', `outbound|${httpPort}|v1|${SHOP}`, '-o', 'json'])).stdout,
+  );
+  assert.equal(json.length, 1);
+  assert.equal(json[0].host_statuses[0].address.socket_address.port_value, v1Port);
+});
+
+test('secret, bootstrap and all', { timeout: 30_000 }, async () => {
+  const a = ['--admin', `127.0.0.1:${admin}`];
+  const secret = await inProcess(['pc', 'secret', 'client-1.default', ...a]);
+  assert.deepEqual(rows(secret.stdout), [
+    ['RESOURCE NAME', 'TYPE', 'STATUS', 'VALID CERT', 'SERIAL NUMBER', 'NOT AFTER', 'NOT BEFORE'],
+  ]);
+  const boot = JSON.parse((await inProcess(['pc', 'bootstrap', 'client-1.default', ...a])).stdout);
+  assert.equal(boot.bootstrap.node.id, 'sidecar~127.0.0.9~client-1.default~default.svc.cluster.local');
+  const all = await inProcess(['pc', 'all', 'client-1.default', ...a]);
+  for (const header of ['SERVICE FQDN', 'ADDRESSES', 'VHOST NAME', 'OUTLIER CHECK', 'RESOURCE NAME']) {
+    assert.ok(all.stdout.includes(header), header);
+  }
+  assert.ok(all.stdout.includes(`outbound|${httpPort}|v1|${SHOP}`));
+  const dump = JSON.parse((await inProcess(['pc', 'all', ...a, '-o', 'json'])).stdout);
+  const sections = dump.configs.map((c: { '@type': string }) => c['@type'].split('.').at(-1));
+  for (const s of ['BootstrapConfigDump', 'ClustersConfigDump', 'ListenersConfigDump', 'RoutesConfigDump']) {
+    assert.ok(sections.includes(s), s);
+  }
+});
+
+test('through mizzend: the proxy resolves by name, MIZZEND_ADDRESS, and its admin port', {
+  timeout: 30_000,
+}, async () => {
+  const env = { MIZZEND_ADDRESS: `127.0.0.1:${monitoring}` };
+  const r = await inProcess(
+    ['pc', 'clusters', 'client-1', '--admin-port', String(admin), '--fqdn', 'shop'],
+    env,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(rows(r.stdout).length, 3);
+  // The proxy's IP (127.0.0.9) is tried first, then its xDS peer host, where its admin listens.
+  // A wrong admin port: the error lists what was tried and how to fix it.
+  const wrong = await freePort();
+  const bad = await inProcess(['pc', 'clusters', 'client-1.default', '--admin-port', String(wrong)], env);
+  assert.equal(bad.code, 1);
+  assert.equal(
+    bad.stderr,
+    "error: cannot read client-1.default's admin API at the addresses guessed from mizzend:\n" +
+      `  cannot reach the admin API of client-1.default at 127.0.0.9:${wrong}: connection refused\n` +
+      `  cannot reach the admin API of client-1.default at 127.0.0.1:${wrong}: connection refused\n` +
+      'pass its admin address with --admin host:port\n',
+  );
+});
+
+test("through mizzend: an admin API on the proxy's own address (the demo's layout) is found; a wrong one is named", {
+  timeout: 30_000,
+}, async () => {
+  const env = { MIZZEND_ADDRESS: `127.0.0.1:${monitoring}` };
+  const r = await inProcess(['pc', 'bootstrap', 'client-2.default', '--admin-port', String(admin2)], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    JSON.parse(r.stdout).bootstrap.node.id,
+    'sidecar~127.0.0.10~client-2.default~default.svc.cluster.local',
+  );
+  // client-1's admin port: nothing on 127.0.0.10, and 127.0.0.1 answers as client-1, not client-2.
+  const wrong = await inProcess(['pc', 'clusters', 'client-2', '--admin-port', String(admin)], env);
+  assert.equal(wrong.code, 1);
+  assert.equal(
+    wrong.stderr,
+    "error: cannot read client-2.default's admin API at the addresses guessed from mizzend:\n" +
+      `  cannot reach the admin API of client-2.default at 127.0.0.10:${admin}: connection refused\n` +
+      `  the admin API at 127.0.0.1:${admin} belongs to proxy sidecar~127.0.0.9~client-1.default~default.svc.cluster.local, not client-2.default\n` +
+      'pass its admin address with --admin host:port\n',
+  );
+});
+
+test('errors: unknown proxy lists the connected ones; unreachable mizzend and admin are named', {
+  timeout: 30_000,
+}, async () => {
+  const unknown = await mizzenctl(['pc', 'routes', 'nosuch.default', '--mizzend', `127.0.0.1:${monitoring}`]);
+  assert.equal(unknown.code, 1);
+  assert.equal(
+    unknown.stderr,
+    `error: proxy "nosuch.default" is not connected to mizzend at 127.0.0.1:${monitoring}; connected proxies: client-1.default, client-2.default\n`,
+  );
+  const closed = await freePort();
+  const noMizzend = await inProcess(['pc', 'routes', 'client-1.default'], {
+    MIZZEND_ADDRESS: `127.0.0.1:${closed}`,
+  });
+  assert.equal(noMizzend.code, 1);
+  assert.equal(noMizzend.stderr, `error: cannot reach mizzend at 127.0.0.1:${closed}: connection refused\n`);
+  const noAdmin = await inProcess(['pc', 'routes', '--admin', `127.0.0.1:${closed}`]);
+  assert.equal(
+    noAdmin.stderr,
+    `error: cannot reach the proxy admin API at 127.0.0.1:${closed}: connection refused\n`,
+  );
+  const other = await inProcess(['pc', 'clusters', 'other.default', '--admin', `127.0.0.1:${admin}`]);
+  assert.equal(other.code, 1);
+  assert.match(
+    other.stderr,
+    /belongs to proxy sidecar~127\.0\.0\.9~client-1\.default~default\.svc\.cluster\.local, not "other\.default"/,
+  );
+});
+
+test('bad flag values and a missing proxy exit 64 with the reason', { timeout: 30_000 }, async () => {
+  const a = ['--admin', `127.0.0.1:${admin}`];
+  const cases: [string[], RegExp][] = [
+    [
+      ['pc', 'clusters', ...a, '--port', 'http'],
+      /--port <port>' argument 'http' is invalid\. a port is a number 1-65535/,
+    ],
+    [['pc', 'clusters', ...a, '--direction', 'sideways'], /use one of inbound, outbound/],
+    [['pc', 'listeners', ...a, '--type', 'udp'], /use one of HTTP, TCP, HTTP\+TCP/],
+    [['pc', 'endpoints', ...a, '--status', 'sick'], /use one of HEALTHY, UNHEALTHY/],
+    [['pc', 'routes', ...a, '-o', 'table'], /use one of short, json, yaml/],
+    [['pc', 'routes', '--admin', 'localhost'], /expected host:port/],
+    [['pc', 'routes', '--mizzend', '127.0.0.1:99999'], /expected host:port/],
+    [['pc', 'routes'], /name a proxy .* or give --admin/],
+    [['pc', 'clusters', ...a, '--name', 'x'], /unknown option '--name'/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await inProcess(args, { MIZZEND_ADDRESS: '127.0.0.1:1' });
+    assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
+  const env = await inProcess(['pc', 'routes', 'x.default'], { MIZZEND_ADDRESS: 'nonsense' });
+  assert.equal(env.code, 64);
+  assert.match(env.stderr, /MIZZEND_ADDRESS="nonsense" is not host:port/);
+});
+
+test('no open handles', async () => {
+  await assertNoOpenHandles();
+});
