@@ -6,62 +6,23 @@
  * unknown proxies and bad flag values.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parse } from 'yaml';
-import type { CliIo } from '../../src/cli/io.ts';
-import { run } from '../../src/cli/main.ts';
+import { mizzenctlInProcess, mizzenctl as runBin, tableRows } from '../support/cli-run.ts';
+import {
+  assertNoLeakedSockets,
+  freePort,
+  killAll,
+  startMizzend,
+  startSidecar,
+  TEST_MESH,
+} from '../support/mesh-processes.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
 const SHOP = 'shop.example.internal';
-
-/** No locality weighting or auto mTLS: the proxy does not support them yet (it would NACK). */
-const TEST_MESH = 'localityLbSetting: {enabled: false}\nenableAutoMtls: false\n';
-
-/** A port that was free a moment ago (bound on 127.0.0.1 and released). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-/** HTTP status of GET host:port/path; 0 when nothing answers. */
-function statusOf(port: number, path: string, host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve) => {
-    http
-      .get({ host, port, path, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      })
-      .on('error', () => resolve(0));
-  });
-}
-
-/** Checks `check` every 20 ms until it holds; fails naming `what` after `ms`. */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Open-handle check (CODE-STYLE §C.8): sockets, servers and timers left by the tests. */
-async function assertNoOpenHandles(): Promise<void> {
-  const open = () =>
-    process.getActiveResourcesInfo().filter((r) => ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'].includes(r));
-  for (let i = 0; i < 50 && open().length > 0; i++) await new Promise((r) => setImmediate(r));
-  assert.deepEqual(open(), []);
-}
 
 let dir: string;
 let httpPort: number;
@@ -118,136 +79,39 @@ spec:
     hosts: [./${SHOP}]
 `;
 
-function readJson(file: string): Record<string, number> | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-function exited(child: ChildProcess): Promise<unknown> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit');
-}
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** bin/mizzenctl.js as users run it. */
-function mizzenctl(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [path.join(ROOT, 'bin/mizzenctl.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: dir, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** The command layer in process. */
-async function inProcess(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    stdoutIsTTY: false,
-    env,
-    readStdin: () => Buffer.from(''),
-  };
-  const code = await run(args, io);
-  return { code, stdout, stderr };
-}
-
-/** Table rows as cells, cut at the columns where the header's cells start. */
-function rows(table: string): string[][] {
-  const lines = table.trimEnd().split('\n');
-  const starts = [...lines[0].matchAll(/(?:^|\s{2,})(\S)/g)].map((m) => (m.index ?? 0) + m[0].length - 1);
-  return lines.map((l) => starts.map((s, i) => l.slice(s, starts[i + 1]).trim()));
-}
-
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'mizzenctl-pc-'));
   httpPort = await freePort();
   v1Port = await freePort();
   writeFileSync(path.join(dir, 'mesh.yaml'), TEST_MESH);
   writeFileSync(path.join(dir, 'config.yaml'), config());
-  const env = { PATH: process.env.PATH ?? '', HOME: dir };
-  mizzend = spawn(
-    NODE,
-    [
-      path.join(ROOT, 'bin/mizzend.js'),
-      ...['--config-dir', path.join(dir, 'config.yaml'), '--mesh-config', path.join(dir, 'mesh.yaml')],
-      ...['--grpc-port', '0', '--monitoring-port', '0', '--port-file', path.join(dir, 'mizzend.json')],
-      ...['--log-level', 'warn'],
-    ],
-    { env, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  await waitFor('mizzend port file', () => readJson(path.join(dir, 'mizzend.json')) !== undefined, 30_000);
-  const cp = readJson(path.join(dir, 'mizzend.json')) as { grpc: number; monitoring: number };
+  const cp = await startMizzend({
+    dir,
+    config: path.join(dir, 'config.yaml'),
+    mesh: path.join(dir, 'mesh.yaml'),
+  });
+  mizzend = cp.child;
   monitoring = cp.monitoring;
-  ({ child: proxy, admin } = await startProxy('client-1', '127.0.0.9', cp.grpc, []));
+  const sidecar = { dir, grpc: cp.grpc, logLevel: 'warn' };
+  ({ child: proxy, admin } = await startSidecar({ ...sidecar, pod: 'client-1', ip: '127.0.0.9' }));
   // The demo's layout: the admin API on the proxy's own address.
-  ({ child: proxy2, admin: admin2 } = await startProxy('client-2', '127.0.0.10', cp.grpc, [
-    '--admin-address',
-    '127.0.0.10',
-  ]));
+  ({ child: proxy2, admin: admin2 } = await startSidecar({
+    ...sidecar,
+    pod: 'client-2',
+    ip: '127.0.0.10',
+    extra: ['--admin-address', '127.0.0.10'],
+    adminHost: '127.0.0.10',
+  }));
 });
-
-/** A sidecar for app=client; resolves once its admin API says it is ready. */
-async function startProxy(
-  pod: string,
-  ip: string,
-  grpc: number,
-  extra: string[],
-): Promise<{ child: ChildProcess; admin: number }> {
-  const portFile = path.join(dir, `${pod}.json`);
-  const child = spawn(
-    NODE,
-    [
-      path.join(ROOT, 'bin/mizzen-proxy.js'),
-      ...[
-        'proxy',
-        'sidecar',
-        '--ip',
-        ip,
-        '--pod-name',
-        pod,
-        '--namespace',
-        'default',
-        '--label',
-        'app=client',
-      ],
-      ...['--interception-mode', 'NONE', '--discovery-address', `127.0.0.1:${grpc}`, '--log-level', 'warn'],
-      ...['--admin-port', '0', '--status-port', '0', '--port-file', portFile, ...extra],
-    ],
-    { env: { PATH: process.env.PATH ?? '', HOME: dir }, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  await waitFor(`${pod} port file`, () => readJson(portFile) !== undefined, 30_000);
-  const port = (readJson(portFile) as { admin: number }).admin;
-  const host = extra.includes('--admin-address') ? ip : '127.0.0.1';
-  await waitFor(`${pod} to be ready`, async () => (await statusOf(port, '/ready', host)) === 200, 30_000);
-  return { child, admin: port };
-}
 
 after(async () => {
-  const all = [proxy, proxy2, mizzend];
-  for (const c of all) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all(all.filter(Boolean).map(exited));
+  await killAll([proxy, proxy2, mizzend]);
   rmSync(dir, { recursive: true, force: true });
 });
+
+const mizzenctl = (args: string[], env: Record<string, string> = {}) => runBin(args, dir, env);
+const inProcess = mizzenctlInProcess;
+const rows = tableRows;
 
 test('clusters (bin): istioctl columns, the subset and default clusters, the DestinationRule', {
   timeout: 30_000,
@@ -479,5 +343,5 @@ test('bad flag values and a missing proxy exit 64 with the reason', { timeout: 3
 });
 
 test('no open handles', async () => {
-  await assertNoOpenHandles();
+  await assertNoLeakedSockets();
 });

@@ -7,64 +7,27 @@
  * proxy's: "Match" per type, then a diff naming the rejected field.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parse } from 'yaml';
-import type { CliIo } from '../../src/cli/io.ts';
-import { run } from '../../src/cli/main.ts';
 import { CLUSTER_TYPE_URL } from '../../src/lib/xds/type-urls.ts';
+import { mizzenctlInProcess, mizzenctl as runBin, tableRows } from '../support/cli-run.ts';
 import { FakeAdsClient, sidecarNode } from '../support/fake-ads-client.ts';
+import {
+  assertNoLeakedSockets,
+  freePort,
+  killAll,
+  startMizzend,
+  startSidecar,
+  TEST_MESH,
+  waitFor,
+} from '../support/mesh-processes.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
 const SHOP = 'shop.example.internal';
-
-/** No locality weighting or auto mTLS: the proxy does not support them yet (it would NACK). */
-const TEST_MESH = 'localityLbSetting: {enabled: false}\nenableAutoMtls: false\n';
-
-/** A port that was free a moment ago (bound on 127.0.0.1 and released). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-/** HTTP status of GET 127.0.0.1:port/path; 0 when nothing answers. */
-function statusOf(port: number, path: string): Promise<number> {
-  return new Promise((resolve) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      })
-      .on('error', () => resolve(0));
-  });
-}
-
-/** Checks `check` every 20 ms until it holds; fails naming `what` after `ms`. */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Open-handle check (CODE-STYLE §C.8): sockets, servers and timers left by the tests. */
-async function assertNoOpenHandles(): Promise<void> {
-  const open = () =>
-    process.getActiveResourcesInfo().filter((r) => ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'].includes(r));
-  for (let i = 0; i < 50 && open().length > 0; i++) await new Promise((r) => setImmediate(r));
-  assert.deepEqual(open(), []);
-}
 
 let dir: string;
 let httpPort: number;
@@ -119,66 +82,6 @@ spec:
     hosts: [./${SHOP}]
 `;
 
-function readJson(file: string): Record<string, number> | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-function exited(child: ChildProcess): Promise<unknown> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit');
-}
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** bin/mizzenctl.js as users run it. */
-function mizzenctl(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [path.join(ROOT, 'bin/mizzenctl.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: dir, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** The command layer in process. */
-async function inProcess(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    stdoutIsTTY: false,
-    env,
-    readStdin: () => Buffer.from(''),
-  };
-  const code = await run(args, io);
-  return { code, stdout, stderr };
-}
-
-/** Table rows as cells, cut at the columns where the header's cells start. */
-function rows(table: string): string[][] {
-  const lines = table.trimEnd().split('\n');
-  const starts = [...lines[0].matchAll(/(?:^|\s{2,})(\S)/g)].map((m) => (m.index ?? 0) + m[0].length - 1);
-  return lines.map((l) => starts.map((s, i) => l.slice(s, starts[i + 1]).trim()));
-}
-
 interface SynczEntry {
   proxy: string;
   types: { type: string; state: string; status?: string; last_nack?: { message: string } }[];
@@ -207,49 +110,31 @@ before(async () => {
   httpPort = await freePort();
   writeFileSync(path.join(dir, 'mesh.yaml'), TEST_MESH);
   writeFileSync(path.join(dir, 'config.yaml'), config());
-  const env = { PATH: process.env.PATH ?? '', HOME: dir };
-  mizzend = spawn(
-    NODE,
-    [
-      path.join(ROOT, 'bin/mizzend.js'),
-      ...['--config-dir', path.join(dir, 'config.yaml'), '--mesh-config', path.join(dir, 'mesh.yaml')],
-      ...['--grpc-port', '0', '--monitoring-port', '0', '--port-file', path.join(dir, 'mizzend.json')],
-      ...['--log-level', 'error'],
-    ],
-    { env, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  await waitFor('mizzend port file', () => readJson(path.join(dir, 'mizzend.json')) !== undefined, 30_000);
-  ({ grpc, monitoring } = readJson(path.join(dir, 'mizzend.json')) as { grpc: number; monitoring: number });
-  proxy = spawn(
-    NODE,
-    [
-      path.join(ROOT, 'bin/mizzen-proxy.js'),
-      ...['proxy', 'sidecar', '--ip', '127.0.0.9', '--pod-name', 'client-1', '--namespace', 'default'],
-      ...['--label', 'app=client', '--interception-mode', 'NONE', '--discovery-address', `127.0.0.1:${grpc}`],
-      ...[
-        '--admin-port',
-        '0',
-        '--status-port',
-        '0',
-        '--port-file',
-        path.join(dir, 'proxy.json'),
-        '--log-level',
-        'error',
-      ],
-    ],
-    { env, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  await waitFor('mizzen-proxy port file', () => readJson(path.join(dir, 'proxy.json')) !== undefined, 30_000);
-  admin = (readJson(path.join(dir, 'proxy.json')) as { admin: number }).admin;
-  await waitFor('the proxy to be ready', async () => (await statusOf(admin, '/ready')) === 200, 30_000);
+  const cp = await startMizzend({
+    dir,
+    config: path.join(dir, 'config.yaml'),
+    mesh: path.join(dir, 'mesh.yaml'),
+    logLevel: 'error',
+  });
+  ({ child: mizzend, grpc, monitoring } = cp);
+  ({ child: proxy, admin } = await startSidecar({
+    dir,
+    pod: 'client-1',
+    ip: '127.0.0.9',
+    grpc,
+    logLevel: 'error',
+  }));
   await waitFor('RDS to be ACKed', async () => (await state('client-1.default', 'RDS')) === 'SYNCED', 30_000);
 });
 
 after(async () => {
-  for (const c of [proxy, mizzend]) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all([proxy, mizzend].filter(Boolean).map(exited));
+  await killAll([proxy, mizzend]);
   rmSync(dir, { recursive: true, force: true });
 });
+
+const mizzenctl = (args: string[], env: Record<string, string> = {}) => runBin(args, dir, env);
+const inProcess = mizzenctlInProcess;
+const rows = tableRows;
 
 const HEADER = ['NAME', 'CLUSTER', 'CDS', 'LDS', 'EDS', 'RDS', 'ECDS', 'ISTIOD', 'VERSION'];
 
@@ -399,5 +284,5 @@ test('unreachable mizzend is named; a bad --mizzend is a usage error', { timeout
 });
 
 test('no open handles', async () => {
-  await assertNoOpenHandles();
+  await assertNoLeakedSockets();
 });

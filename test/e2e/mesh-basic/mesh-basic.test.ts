@@ -4,20 +4,26 @@
  * is killed; admin endpoints show Envoy names; SIGTERM drains in-flight requests and exits 0.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { freePort, request, TEST_MESH, waitFor } from '../../proxy/assembly/harness.ts';
+import { request } from '../../proxy/assembly/harness.ts';
 import { assertNoOpenHandles } from '../../proxy/support/harness.ts';
 import { type FakeUpstream, startUpstream } from '../../support/fake-upstreams.ts';
-
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
+import {
+  collectOutput,
+  exited,
+  freePort,
+  killAll,
+  startMizzend,
+  startSidecar,
+  TEST_MESH,
+  waitFor,
+} from '../../support/mesh-processes.ts';
 
 let dir: string;
 let v1: FakeUpstream;
@@ -28,7 +34,7 @@ const held: http.ServerResponse[] = [];
 let httpPort: number;
 let mizzend: ChildProcess;
 let proxy: ChildProcess;
-let proxyLog = '';
+let proxyLog: () => string = () => '';
 let admin: number;
 let status: number;
 let monitoring: number;
@@ -92,19 +98,6 @@ spec:
 `;
 }
 
-function readJson(file: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return once(child, 'exit').then(([code]) => code as number | null);
-}
-
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'mizzen-mesh-basic-'));
   v1 = await startUpstream('v1');
@@ -117,74 +110,30 @@ before(async () => {
   httpPort = await freePort();
   writeFileSync(path.join(dir, 'mesh.yaml'), TEST_MESH);
   writeFileSync(path.join(dir, 'config.yaml'), config());
-  const env = { PATH: process.env.PATH ?? '', HOME: dir };
-  mizzend = spawn(
-    NODE,
-    [
-      path.join(ROOT, 'bin/mizzend.js'),
-      '--config-dir',
-      path.join(dir, 'config.yaml'),
-      '--mesh-config',
-      path.join(dir, 'mesh.yaml'),
-      '--grpc-port',
-      '0',
-      '--monitoring-port',
-      '0',
-      '--port-file',
-      path.join(dir, 'mizzend.json'),
-      '--log-level',
-      'warn',
-    ],
-    { env, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  await waitFor('mizzend port file', () => readJson(path.join(dir, 'mizzend.json')) !== undefined, 30_000);
-  const cpPorts = readJson(path.join(dir, 'mizzend.json')) as { grpc: number; monitoring: number };
-  const grpc = cpPorts.grpc;
-  monitoring = cpPorts.monitoring;
-  proxy = spawn(
-    NODE,
-    [
-      path.join(ROOT, 'bin/mizzen-proxy.js'),
-      'proxy',
-      'sidecar',
-      '--ip',
-      '127.0.0.9',
-      '--pod-name',
-      'client-1',
-      '--namespace',
-      'default',
-      '--label',
-      'app=client',
-      '--interception-mode',
-      'NONE',
-      '--discovery-address',
-      `127.0.0.1:${grpc}`,
-      '--admin-port',
-      '0',
-      '--status-port',
-      '0',
-      '--drain-duration',
-      '20s',
-      '--port-file',
-      path.join(dir, 'proxy.json'),
-    ],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  proxy.stdout?.on('data', (d: Buffer) => {
-    proxyLog += d.toString();
+  const cp = await startMizzend({
+    dir,
+    config: path.join(dir, 'config.yaml'),
+    mesh: path.join(dir, 'mesh.yaml'),
   });
-  proxy.stderr?.on('data', (d: Buffer) => {
-    proxyLog += d.toString();
+  mizzend = cp.child;
+  monitoring = cp.monitoring;
+  const sidecar = await startSidecar({
+    dir,
+    pod: 'client-1',
+    ip: '127.0.0.9',
+    grpc: cp.grpc,
+    extra: ['--drain-duration', '20s'],
+    stdio: ['ignore', 'pipe', 'pipe'],
+    waitReady: false,
   });
-  await waitFor('mizzen-proxy port file', () => readJson(path.join(dir, 'proxy.json')) !== undefined, 30_000);
-  const ports = readJson(path.join(dir, 'proxy.json')) as { admin: number; status: number };
-  admin = ports.admin;
-  status = ports.status;
+  proxy = sidecar.child;
+  proxyLog = collectOutput(proxy);
+  admin = sidecar.admin;
+  status = sidecar.status;
 });
 
 after(async () => {
-  for (const c of [proxy, mizzend]) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all([proxy, mizzend].filter(Boolean).map((c) => exited(c)));
+  await killAll([proxy, mizzend]);
   for (const r of held) r.destroy();
   await v1.close();
   slow.closeAllConnections();
@@ -275,8 +224,8 @@ test('SIGTERM: readiness fails, new connections are refused, the in-flight reque
   const r = await inflight;
   assert.equal(r.status, 200);
   assert.equal(r.body, 'finished');
-  assert.equal(await exited(proxy), 0, proxyLog);
-  assert.match(proxyLog, /drained; exiting/);
+  assert.equal(await exited(proxy), 0, proxyLog());
+  assert.match(proxyLog(), /drained; exiting/);
 });
 
 test('no open handles', async () => {
