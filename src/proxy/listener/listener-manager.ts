@@ -9,19 +9,28 @@
  * - Draining listeners are closed hard after `drainTimeMs` (Envoy's --drain-time-s).
  * - Removals are applied before additions, so a port that moves from one listener name to
  *   another is free when the new listener binds.
+ * - `bind_to_port: false` listeners are registered without a socket; the manager is the lookup
+ *   a use_original_dst listener hands connections through (exact ip:port, then the wildcard
+ *   address of the family on that port).
+ * - SDS secrets live in `secrets`; listeners read them when they build a TLS context.
  */
+import { isIPv4, SocketAddress } from 'node:net';
 import { logger } from '../../lib/log.ts';
 import { RdsRouteConfigProvider } from '../network/http/hcm-config.ts';
 import type { RouteTable } from '../network/http/router/route-table.ts';
 import type { StatsStore } from '../stats/store.ts';
+import { SecretStore } from '../tls/secret-store.ts';
 import type { XdsUpdate } from '../xds/client.ts';
-import { Listener, type ListenerConfig, listenerStatName } from './listener.ts';
+import { Listener, type ListenerConfig, type ListenerLookup, listenerStatName } from './listener.ts';
+import type { OriginalDstLookup } from './listener-filters.ts';
 
 const log = logger('proxy:listener-manager');
 
 export interface ListenerManagerOptions {
   /** How long a removed or replaced listener's connections may finish (default 45 s, Istio's). */
   readonly drainTimeMs?: number;
+  /** Original-destination lookup for capture listeners (tests inject one). */
+  readonly originalDst?: OriginalDstLookup;
 }
 
 /** One listener as the admin API shows it. */
@@ -39,8 +48,26 @@ interface Active {
   version: string;
 }
 
-export class ListenerManager {
+/** Canonical address text, so "::ffff:10.0.0.1" and "10.0.0.1" or v6 spellings compare equal. */
+function canonicalAddress(address: string): string {
+  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) return address.slice(7);
+  if (address.includes(':')) {
+    try {
+      return new SocketAddress({ address, family: 'ipv6' }).address;
+    } catch {
+      return address;
+    }
+  }
+  return address;
+}
+
+export class ListenerManager implements ListenerLookup {
+  /** SDS secrets (ListenerEnv.secrets); `applySecrets` keeps them current. */
+  readonly secrets = new SecretStore();
   readonly #stats: StatsStore;
+  readonly #originalDst: OriginalDstLookup | undefined;
+  /** "address|port" → listener, rebuilt when the active set changes. */
+  #byAddress: Map<string, Listener> | undefined;
   readonly #drainTimeMs: number;
   readonly #active = new Map<string, Active>();
   /** Bind failures by listener name (shown by /listeners; retried on the next update). */
@@ -55,6 +82,28 @@ export class ListenerManager {
   constructor(stats: StatsStore, options: ListenerManagerOptions = {}) {
     this.#stats = stats;
     this.#drainTimeMs = options.drainTimeMs ?? 45_000;
+    this.#originalDst = options.originalDst;
+  }
+
+  /** Applies an SDS update; TLS contexts pick the new secrets up for new connections. */
+  applySecrets(update: XdsUpdate): void {
+    this.secrets.apply(update);
+  }
+
+  /** The listener for an original destination: exact ip:port, then 0.0.0.0:port / [::]:port. */
+  find(address: string, port: number): Listener | undefined {
+    if (!this.#byAddress) {
+      this.#byAddress = new Map();
+      for (const a of this.#active.values()) {
+        const c = a.listener.config;
+        this.#byAddress.set(`${canonicalAddress(c.address)}|${a.listener.port}`, a.listener);
+      }
+    }
+    const addr = canonicalAddress(address);
+    return (
+      this.#byAddress.get(`${addr}|${port}`) ??
+      this.#byAddress.get(`${isIPv4(addr) ? '0.0.0.0' : '::'}|${port}`)
+    );
   }
 
   /** The provider a connection manager reads for `name` (created on first use, kept). */
@@ -85,6 +134,7 @@ export class ListenerManager {
         this.#failed.delete(name);
         if (!a) continue;
         this.#active.delete(name);
+        this.#byAddress = undefined;
         log.info('listener removed; draining', { listener: name });
         this.#drain(a.listener);
       }
@@ -101,19 +151,26 @@ export class ListenerManager {
     if (
       existing &&
       existing.listener.config.address === config.address &&
-      existing.listener.config.port === config.port
+      existing.listener.config.port === config.port &&
+      existing.listener.config.bindToPort === config.bindToPort
     ) {
       existing.listener.update(config);
       existing.version = version;
       log.info('listener updated in place', { listener: name, version });
       return;
     }
-    const listener = new Listener(config, this.#stats);
+    const listener = new Listener(config, this.#stats, { lookup: this, originalDst: this.#originalDst });
     // Same port on another address: the old socket must go first, or the new bind could clash.
     // Otherwise the new socket binds first and the old one keeps serving if that fails.
-    const freeFirst = existing !== undefined && existing.listener.config.port === config.port;
+    // (A listener without a socket never clashes.)
+    const freeFirst =
+      existing !== undefined &&
+      existing.listener.config.port === config.port &&
+      existing.listener.config.bindToPort &&
+      config.bindToPort;
     if (existing && freeFirst) {
       this.#active.delete(name);
+      this.#byAddress = undefined;
       this.#drain(existing.listener);
     }
     try {
@@ -124,8 +181,13 @@ export class ListenerManager {
       }
       if (existing && !freeFirst) this.#drain(existing.listener);
       this.#active.set(name, { listener, version });
+      this.#byAddress = undefined;
       this.#failed.delete(name);
-      log.info('listener bound', { listener: name, address: config.address, port });
+      log.info(config.bindToPort ? 'listener bound' : 'virtual listener registered (bind_to_port false)', {
+        listener: name,
+        address: config.address,
+        port,
+      });
     } catch (err) {
       const reason = (err as Error).message;
       this.#failed.set(name, reason);
@@ -206,6 +268,7 @@ export class ListenerManager {
     await this.#queue;
     const all = [...this.#active.values()].map((a) => a.listener);
     this.#active.clear();
+    this.#byAddress = undefined;
     let timer: NodeJS.Timeout | undefined;
     const drained = Promise.all(all.map((l) => l.drain())).then(() => true);
     const timedOut = new Promise<boolean>((resolve) => {
@@ -228,6 +291,7 @@ export class ListenerManager {
     await this.#queue;
     const all = [...this.#active.values()].map((a) => a.listener);
     this.#active.clear();
+    this.#byAddress = undefined;
     for (const [l, timer] of this.#draining) {
       clearTimeout(timer);
       all.push(l);

@@ -5,10 +5,18 @@
  *
  * Updates keep the socket: `update(config)` swaps the filter chains for new connections while
  * established ones keep the chain they started with; `drain()` stops accepting and lets
- * connections finish. Listener filters (tls_inspector, http_inspector) and original-destination
- * capture are not here yet; filter-chain match fields that need them are NACKed.
+ * connections finish.
+ *
+ * An accepted socket first runs the listener filters (listener-filters.ts: original_dst,
+ * tls_inspector, http_inspector). A `use_original_dst` listener (Istio's virtualOutbound 15001)
+ * then hands the connection to the listener whose address best matches the original
+ * destination (exact ip:port, then the wildcard address on that port) — typically a
+ * `bind_to_port: false` listener that exists only to receive such hand-offs — or keeps it on its
+ * own chains when none matches. The chain is chosen Envoy's way (selectFilterChain), TLS is
+ * terminated when the chain has a DownstreamTlsContext, and the terminal filter takes over.
  */
 import net from 'node:net';
+import type tls from 'node:tls';
 import { logger } from '../../lib/log.ts';
 import { addressBytes, type CidrRange, cidrContains, parseCidr } from '../common/cidr.ts';
 import {
@@ -34,8 +42,20 @@ import {
 import { compileTcpProxyInto, type TcpProxyConfig, TcpProxySession } from '../network/tcp-proxy.ts';
 import type { Counter, Gauge, Histogram, StatsStore } from '../stats/store.ts';
 import type { ConnectionInfo } from '../stream-info.ts';
+import { compileDownstreamTlsContext, DownstreamTls, TlsStats } from '../tls/downstream-tls.ts';
+import type { SecretStore } from '../tls/secret-store.ts';
 import { compileSocketAddress } from '../upstream/cluster.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
+import {
+  compileListenerFilters,
+  type DownstreamInfo,
+  type ListenerFilterConfig,
+  type ListenerFilterStats,
+  type OriginalDstLookup,
+  runListenerFilters,
+  TLS_INSPECTOR,
+} from './listener-filters.ts';
+import { getOriginalDst, originalDstAvailability } from './original-dst.ts';
 
 const log = logger('proxy:listener');
 
@@ -47,6 +67,10 @@ export interface ListenerEnv {
   readonly random?: () => number;
   /** The listener's traffic_direction (INBOUND, OUTBOUND, UNSPECIFIED): telemetry filters read it. */
   readonly trafficDirection?: string;
+  /** SDS secrets for downstream TLS (without it, SDS-over-ADS certificates are NACKed). */
+  readonly secrets?: SecretStore;
+  /** Reads certificate files (tests inject it). */
+  readonly readFile?: (path: string) => Buffer;
 }
 
 /** The terminal network filter of a chain. */
@@ -61,6 +85,10 @@ const SOURCE_EXTERNAL = 2;
 export interface FilterChainMatchConfig {
   readonly destinationPort: number;
   readonly prefixRanges: readonly CidrRange[];
+  /** Lowercase; `*.example.com` wildcards match any deeper name. */
+  readonly serverNames: readonly string[];
+  readonly transportProtocol: string;
+  readonly applicationProtocols: readonly string[];
   readonly sourceType: number;
   readonly sourcePrefixRanges: readonly CidrRange[];
   readonly directSourcePrefixRanges: readonly CidrRange[];
@@ -73,6 +101,8 @@ export interface FilterChainConfig {
   /** Non-terminal network filters, in order (connection observers). */
   readonly networkFilters: readonly NetworkFilterFactory[];
   readonly filter: NetworkFilter;
+  /** Downstream TLS termination (transport_socket envoy.transport_sockets.tls). */
+  readonly tls: DownstreamTls | undefined;
 }
 
 export interface ListenerConfig {
@@ -84,11 +114,22 @@ export interface ListenerConfig {
   readonly defaultFilterChain: FilterChainConfig | undefined;
   readonly backlog: number;
   readonly bufferLimit: number;
+  /** false: a virtual listener that only receives connections handed off by use_original_dst. */
+  readonly bindToPort: boolean;
+  /** Hands connections to the listener of their original destination. */
+  readonly useOriginalDst: boolean;
+  readonly listenerFilters: readonly ListenerFilterConfig[];
+  /** 0: no limit. */
+  readonly listenerFiltersTimeoutMs: number;
+  readonly continueOnListenerFiltersTimeout: boolean;
 }
 
 const EMPTY_MATCH: FilterChainMatchConfig = {
   destinationPort: 0,
   prefixRanges: [],
+  serverNames: [],
+  transportProtocol: '',
+  applicationProtocols: [],
   sourceType: SOURCE_ANY,
   sourcePrefixRanges: [],
   directSourcePrefixRanges: [],
@@ -123,8 +164,6 @@ export function compileListener(proto: unknown, env: ListenerEnv): CompileResult
   // Informational or about drain/worker behaviour that does not change request handling.
   r.ignore(
     'drain_type',
-    'listener_filters_timeout',
-    'continue_on_listener_filters_timeout',
     'connection_balance_config',
     'reuse_port',
     'enable_reuse_port',
@@ -132,21 +171,48 @@ export function compileListener(proto: unknown, env: ListenerEnv): CompileResult
     'ignore_global_conn_limit',
     'bypass_overload_manager',
   );
+  // Envoy's default: 15 s for the whole listener-filter phase; 0 disables the limit.
+  const listenerFiltersTimeoutMs = r.has('listener_filters_timeout')
+    ? (r.duration('listener_filters_timeout') ?? 0)
+    : 15_000;
+  const continueOnListenerFiltersTimeout = r.bool('continue_on_listener_filters_timeout');
+  const useOriginalDst = r.wrappedBool('use_original_dst', false) ?? false;
+  const listenerFilters = compileListenerFilters(r);
+  // Envoy adds the original_dst filter itself to a use_original_dst listener.
+  if (useOriginalDst && !listenerFilters.some((f) => f.kind === 'original_dst'))
+    listenerFilters.unshift({
+      kind: 'original_dst',
+      name: 'envoy.filters.listener.original_dst',
+      disabled: undefined,
+    });
+  // Envoy injects a TLS inspector when chains match on what only it can tell and none is listed.
+  const allChains = [...filterChains, ...(defaultFilterChain ? [defaultFilterChain] : [])];
+  if (
+    !listenerFilters.some((f) => f.kind === 'tls_inspector') &&
+    r.list('listener_filters').length === 0 &&
+    allChains.some(
+      (c) =>
+        c.match.serverNames.length > 0 ||
+        c.match.transportProtocol === 'tls' ||
+        c.match.applicationProtocols.length > 0,
+    )
+  ) {
+    listenerFilters.push({ kind: 'tls_inspector', name: TLS_INSPECTOR, disabled: undefined });
+  }
+  checkDuplicateMatches(filterChains, ctx);
   r.unsupported('additional_addresses', 'additional addresses are not supported');
   r.unsupported('filter_chain_matcher', 'the filter chain matcher tree is not supported');
-  r.unsupported('use_original_dst', 'original destination capture is not supported yet');
   r.unsupported('deprecated_v1', 'deprecated v1 listener options are not supported');
-  r.unsupported('listener_filters', 'listener filters are not supported yet');
-  r.unsupported('transparent', 'transparent listeners are not supported');
+  r.unsupported('transparent', 'transparent (TPROXY) listeners are not supported; use REDIRECT capture');
   r.unsupported('freebind', 'freebind is not supported');
   r.unsupported('socket_options', 'socket options are not supported');
   r.unsupported('tcp_fast_open_queue_length', 'TCP fast open is not supported');
   r.unsupported('udp_listener_config', 'UDP listeners are not supported');
   r.unsupported('api_listener', 'API listeners are not supported');
   r.unsupported('access_log', 'access logs are not supported yet');
-  const bind = r.wrappedBool('bind_to_port', true);
-  if (!bind)
-    ctx.error('bind_to_port', 'listeners that do not bind (virtual listeners) are not supported yet');
+  const bindToPort = r.wrappedBool('bind_to_port', true) ?? true;
+  if (!bindToPort && port === 0)
+    ctx.error('address', 'a listener that does not bind needs a port (connections are handed to it by port)');
   r.unsupported('enable_mptcp', 'MPTCP is not supported');
   r.unsupported('internal_listener', 'internal listeners are not supported');
   r.raw('listener_specifier');
@@ -160,6 +226,37 @@ export function compileListener(proto: unknown, env: ListenerEnv): CompileResult
     defaultFilterChain,
     backlog,
     bufferLimit,
+    bindToPort,
+    useOriginalDst,
+    listenerFilters,
+    listenerFiltersTimeoutMs,
+    continueOnListenerFiltersTimeout,
+  });
+}
+
+/** Envoy refuses two chains with the same match: which one a connection gets would be arbitrary. */
+function checkDuplicateMatches(chains: readonly FilterChainConfig[], ctx: CompileContext): void {
+  const seen = new Map<string, number>();
+  chains.forEach((c, i) => {
+    const m = c.match;
+    const key = JSON.stringify([
+      m.destinationPort,
+      m.prefixRanges.map((p) => [...p.bytes, p.prefixLen]),
+      [...m.serverNames].sort(),
+      m.transportProtocol,
+      [...m.applicationProtocols].sort(),
+      m.directSourcePrefixRanges.map((p) => [...p.bytes, p.prefixLen]),
+      m.sourceType,
+      m.sourcePrefixRanges.map((p) => [...p.bytes, p.prefixLen]),
+      [...m.sourcePorts].sort(),
+    ]);
+    const prev = seen.get(key);
+    if (prev !== undefined) {
+      ctx.error(
+        `filter_chains[${i}].filter_chain_match`,
+        `multiple filter chains with the same matching rules are defined (also filter_chains[${prev}])`,
+      );
+    } else seen.set(key, i);
   });
 }
 
@@ -169,8 +266,9 @@ function compileFilterChain(r: ProtoReader, env: ListenerEnv): FilterChainConfig
   const m = r.message('filter_chain_match');
   const match = m ? compileFilterChainMatch(m) : EMPTY_MATCH;
   r.unsupported('use_proxy_proto', 'the PROXY protocol is not supported');
-  r.unsupported('transport_socket', 'downstream TLS is not supported yet');
-  r.ignore('transport_socket_connect_timeout', 'metadata');
+  r.ignore('metadata');
+  const handshakeTimeoutMs = r.duration('transport_socket_connect_timeout');
+  const tls = compileDownstreamTransportSocket(r.message('transport_socket'), env, handshakeTimeoutMs);
   r.unsupported('on_demand_configuration', 'on-demand filter chains are not supported');
   const filters = r.messages('filters');
   let filter: NetworkFilter | undefined;
@@ -219,8 +317,42 @@ function compileFilterChain(r: ProtoReader, env: ListenerEnv): FilterChainConfig
   });
   if (filters.length === 0) ctx.error(r.at('filters'), 'a terminal network filter is required');
   r.done();
-  return { name, match, networkFilters, filter: filter! };
+  return { name, match, networkFilters, filter: filter!, tls };
 }
+
+/** A chain's transport_socket: raw_buffer (none) or downstream TLS. */
+function compileDownstreamTransportSocket(
+  r: ProtoReader | undefined,
+  env: ListenerEnv,
+  handshakeTimeoutMs: number | undefined,
+): DownstreamTls | undefined {
+  if (!r) return undefined;
+  const name = r.string('name');
+  const any = r.raw('typed_config');
+  r.raw('config_type');
+  r.done();
+  if (any === undefined || any === null) {
+    if (name === 'envoy.transport_sockets.raw_buffer' || name === '') return undefined;
+    r.ctx.error(r.at('typed_config'), `transport socket ${JSON.stringify(name)} needs a typed_config`);
+    return undefined;
+  }
+  const opened = readAny(r.ctx, any, r.at('typed_config'));
+  if (!opened) return undefined;
+  if (opened.typeName === TYPE.RAW_BUFFER) {
+    opened.reader.done();
+    return undefined;
+  }
+  if (opened.typeName !== DOWNSTREAM_TLS_CONTEXT) {
+    r.ctx.error(r.at('typed_config'), `downstream transport socket type ${opened.typeName} is not supported`);
+    return undefined;
+  }
+  const before = r.ctx.issues.length;
+  const config = compileDownstreamTlsContext(opened.reader, env, handshakeTimeoutMs);
+  if (!config || r.ctx.issues.length > before) return undefined;
+  return new DownstreamTls(config, env.secrets);
+}
+
+const DOWNSTREAM_TLS_CONTEXT = 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 
 function compileRanges(r: ProtoReader, field: string): CidrRange[] {
   const out: CidrRange[] = [];
@@ -246,21 +378,24 @@ function compileFilterChainMatch(r: ProtoReader): FilterChainMatchConfig {
   const sourcePorts = r.list('source_ports').map(Number);
   r.unsupported('address_suffix', 'address suffix matching is not supported');
   r.unsupported('suffix_len', 'address suffix matching is not supported');
-  r.unsupported('server_names', 'server name matching needs tls_inspector, which is not supported yet');
-  const tp = r.string('transport_protocol');
-  if (tp !== '' && tp !== 'raw_buffer')
-    r.ctx.error(
-      r.at('transport_protocol'),
-      `transport protocol ${tp} needs tls_inspector, which is not supported yet`,
-    );
-  r.unsupported(
-    'application_protocols',
-    'application protocol matching needs an inspector, which is not supported yet',
-  );
+  const serverNames = r.strings('server_names').map((n) => n.toLowerCase());
+  serverNames.forEach((n, i) => {
+    const bare = n.startsWith('*.') ? n.slice(2) : n;
+    if (bare === '' || bare.includes('*'))
+      r.ctx.error(
+        `${r.at('server_names')}[${i}]`,
+        `invalid server name ${JSON.stringify(n)} (only a leading "*." wildcard is allowed)`,
+      );
+  });
+  const transportProtocol = r.string('transport_protocol');
+  const applicationProtocols = r.strings('application_protocols');
   r.done();
   return {
     destinationPort,
     prefixRanges,
+    serverNames,
+    transportProtocol,
+    applicationProtocols,
     sourceType,
     sourcePrefixRanges,
     directSourcePrefixRanges,
@@ -276,65 +411,136 @@ function longestMatch(ranges: readonly CidrRange[], addr: Uint8Array | undefined
   return best;
 }
 
-/**
- * Picks the filter chain for a connection: every specified criterion must hold, and among the
- * matches the most specific wins, comparing criteria in Envoy's order (destination port,
- * destination IP, source type, source IP, source port).
- */
-export function selectFilterChain(
-  chains: readonly FilterChainConfig[],
-  info: ConnectionInfo,
-): FilterChainConfig | undefined {
-  const dst = info.originalDst ?? { address: info.localAddress, port: info.localPort };
-  const dstBytes = addressBytes(dst.address);
-  const srcBytes = addressBytes(info.remoteAddress);
-  let best: FilterChainConfig | undefined;
-  let bestScore: number[] | undefined;
-  for (const c of chains) {
-    const m = c.match;
-    if (m.destinationPort !== 0 && m.destinationPort !== dst.port) continue;
-    const dstLen = longestMatch(m.prefixRanges, dstBytes);
-    if (dstLen < 0) continue;
-    if (m.sourceType !== SOURCE_ANY) {
-      const local = info.remoteAddress === info.localAddress || isLoopback(info.remoteAddress);
-      if ((m.sourceType === SOURCE_LOCAL) !== local) continue;
-    }
-    const srcLen = longestMatch(m.sourcePrefixRanges, srcBytes);
-    if (srcLen < 0) continue;
-    const directLen = longestMatch(m.directSourcePrefixRanges, srcBytes);
-    if (directLen < 0) continue;
-    if (m.sourcePorts.length > 0 && !m.sourcePorts.includes(info.remotePort)) continue;
-    const score = [
-      m.destinationPort !== 0 ? 1 : 0,
-      dstLen,
-      directLen,
-      m.sourceType !== SOURCE_ANY ? 1 : 0,
-      srcLen,
-      m.sourcePorts.length > 0 ? 1 : 0,
-    ];
-    if (bestScore === undefined || compareScores(score, bestScore) > 0) {
-      best = c;
-      bestScore = score;
-    }
+/** Exact name beats the longest matching `*.` suffix, which beats no server_names; -1: no match. */
+function serverNameScore(names: readonly string[], sni: string | undefined): number {
+  if (names.length === 0) return 0;
+  if (sni === undefined || sni === '') return -1;
+  let best = -1;
+  for (const n of names) {
+    if (n === sni) return 1 << 20;
+    if (n.startsWith('*.') && sni.length > n.length - 1 && sni.endsWith(n.slice(1)) && n.length > best)
+      best = n.length;
   }
   return best;
 }
 
-function compareScores(a: number[], b: number[]): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return 0;
+/** Facts chain matching reads beyond ConnectionInfo (what listener filters found). */
+export interface ChainMatchFacts {
+  readonly transportProtocol?: string;
+  readonly applicationProtocols?: readonly string[];
+}
+
+interface MatchInput {
+  readonly dstPort: number;
+  readonly dstBytes: Uint8Array | undefined;
+  readonly srcBytes: Uint8Array | undefined;
+  readonly sni: string | undefined;
+  readonly transport: string;
+  readonly alpn: readonly string[];
+  readonly local: boolean;
+  readonly remotePort: number;
+}
+
+const LEVELS = 9;
+
+/** Specificity of `m` at one criterion level; -1 when it does not match. */
+function levelScore(level: number, m: FilterChainMatchConfig, x: MatchInput): number {
+  switch (level) {
+    case 0:
+      return m.destinationPort === 0 ? 0 : m.destinationPort === x.dstPort ? 1 : -1;
+    case 1:
+      return longestMatch(m.prefixRanges, x.dstBytes);
+    case 2:
+      return serverNameScore(m.serverNames, x.sni);
+    case 3:
+      return m.transportProtocol === '' ? 0 : m.transportProtocol === x.transport ? 1 : -1;
+    case 4:
+      if (m.applicationProtocols.length === 0) return 0;
+      for (const p of m.applicationProtocols) if (x.alpn.includes(p)) return 1;
+      return -1;
+    case 5:
+      return longestMatch(m.directSourcePrefixRanges, x.srcBytes);
+    case 6:
+      return m.sourceType === SOURCE_ANY ? 0 : (m.sourceType === SOURCE_LOCAL) === x.local ? 1 : -1;
+    case 7:
+      return longestMatch(m.sourcePrefixRanges, x.srcBytes);
+    default:
+      return m.sourcePorts.length === 0 ? 0 : m.sourcePorts.includes(x.remotePort) ? 1 : -1;
+  }
+}
+
+/**
+ * Picks the filter chain for a connection Envoy's way: criteria are taken in order (destination
+ * port, destination IP, server name, transport protocol, application protocols, direct source
+ * IP, source type, source IP, source port); at each level only the most specific chains that
+ * match stay in the running (a chain without the criterion matches least specifically). There
+ * is no backtracking: if the most specific chains fail a later criterion, no chain matches.
+ */
+export function selectFilterChain(
+  chains: readonly FilterChainConfig[],
+  info: ConnectionInfo & ChainMatchFacts,
+): FilterChainConfig | undefined {
+  if (chains.length === 0) return undefined;
+  // The common single catch-all chain needs no address parsing.
+  if (chains.length === 1 && chains[0].match === EMPTY_MATCH) return chains[0];
+  const dst = info.originalDst ?? { address: info.localAddress, port: info.localPort };
+  const x: MatchInput = {
+    dstPort: dst.port,
+    dstBytes: addressBytes(dst.address),
+    srcBytes: addressBytes(info.remoteAddress),
+    sni: info.sni,
+    transport: info.transportProtocol ?? 'raw_buffer',
+    alpn: info.applicationProtocols ?? [],
+    local: info.remoteAddress === info.localAddress || isLoopback(info.remoteAddress),
+    remotePort: info.remotePort,
+  };
+  let candidates: readonly FilterChainConfig[] = chains;
+  for (let level = 0; level < LEVELS; level++) {
+    let best = -1;
+    const next: FilterChainConfig[] = [];
+    for (const c of candidates) {
+      const score = levelScore(level, c.match, x);
+      if (score < 0 || score < best) continue;
+      if (score > best) {
+        best = score;
+        next.length = 0;
+      }
+      next.push(c);
+    }
+    if (next.length === 0) return undefined;
+    candidates = next;
+  }
+  return candidates[0];
 }
 
 function isLoopback(addr: string): boolean {
   return addr.startsWith('127.') || addr === '::1' || addr.startsWith('::ffff:127.');
 }
 
-export class ListenerStats {
+export class ListenerStats implements ListenerFilterStats {
   readonly downstreamCxTotal: Counter;
   readonly downstreamCxActive: Gauge;
   readonly downstreamCxDestroy: Counter;
   readonly noFilterChainMatch: Counter;
   readonly downstreamCxLengthMs: Histogram;
+  readonly preCxActive: Gauge;
+  readonly preCxTimeout: Counter;
+  readonly filterError: Counter;
+  readonly remoteClose: Counter;
+  readonly tlsFound: Counter;
+  readonly tlsNotFound: Counter;
+  readonly sniFound: Counter;
+  readonly sniNotFound: Counter;
+  readonly alpnFound: Counter;
+  readonly alpnNotFound: Counter;
+  readonly clientHelloTooLarge: Counter;
+  readonly http10Found: Counter;
+  readonly http11Found: Counter;
+  readonly http2Found: Counter;
+  readonly httpNotFound: Counter;
+  /** Connections this listener passed to the listener of their original destination. */
+  readonly handedOff: Counter;
+  readonly tls: TlsStats;
   constructor(store: StatsStore, name: string) {
     const s = store.scope(`listener.${name}`);
     this.downstreamCxTotal = s.counter('downstream_cx_total');
@@ -342,6 +548,25 @@ export class ListenerStats {
     this.downstreamCxDestroy = s.counter('downstream_cx_destroy');
     this.noFilterChainMatch = s.counter('no_filter_chain_match');
     this.downstreamCxLengthMs = s.histogram('downstream_cx_length_ms');
+    this.preCxActive = s.gauge('downstream_pre_cx_active');
+    this.preCxTimeout = s.counter('downstream_pre_cx_timeout');
+    this.filterError = s.counter('downstream_listener_filter_error');
+    this.remoteClose = s.counter('downstream_listener_filter_remote_close');
+    this.handedOff = s.counter('original_dst_handed_off');
+    const tlsI = store.scope(`listener.${name}.tls_inspector`);
+    this.tlsFound = tlsI.counter('tls_found');
+    this.tlsNotFound = tlsI.counter('tls_not_found');
+    this.sniFound = tlsI.counter('sni_found');
+    this.sniNotFound = tlsI.counter('sni_not_found');
+    this.alpnFound = tlsI.counter('alpn_found');
+    this.alpnNotFound = tlsI.counter('alpn_not_found');
+    this.clientHelloTooLarge = tlsI.counter('client_hello_too_large');
+    const httpI = store.scope(`listener.${name}.http_inspector`);
+    this.http10Found = httpI.counter('http10_found');
+    this.http11Found = httpI.counter('http11_found');
+    this.http2Found = httpI.counter('http2_found');
+    this.httpNotFound = httpI.counter('http_not_found');
+    this.tls = new TlsStats(store, `listener.${name}`);
   }
 }
 
@@ -350,23 +575,52 @@ export function listenerStatName(address: string, port: number): string {
   return address.includes(':') ? `[${address.replace(/:/g, '_')}]_${port}` : `${address}_${port}`;
 }
 
+/** Finds the listener a use_original_dst listener hands a connection to (the manager). */
+export interface ListenerLookup {
+  /** Exact address and port first, then the wildcard address of the family on that port. */
+  find(address: string, port: number): Listener | undefined;
+}
+
+export interface ListenerOptions {
+  readonly lookup?: ListenerLookup;
+  /** The original-destination lookup (tests inject one; default: addon, then conntrack). */
+  readonly originalDst?: OriginalDstLookup;
+}
+
 export class Listener {
   config: ListenerConfig;
   private readonly store: StatsStore;
+  private readonly options: ListenerOptions;
   private server: net.Server | null = null;
   stats: ListenerStats | undefined;
   private readonly http = new Set<HttpConnection>();
   private readonly tcp = new Set<TcpProxySession>();
+  /** Sockets still in the listener-filter or TLS handshake phase. */
+  private readonly pending = new Set<net.Socket>();
   private draining = false;
+  private idleWaiters: (() => void)[] = [];
 
-  constructor(config: ListenerConfig, store: StatsStore) {
+  constructor(config: ListenerConfig, store: StatsStore, options: ListenerOptions = {}) {
     this.config = config;
     this.store = store;
+    this.options = options;
   }
 
-  /** Binds; resolves with the bound port (useful with port 0). */
-  start(): Promise<number> {
+  /**
+   * Binds (or, for a `bind_to_port: false` listener, only gets ready for hand-offs); resolves
+   * with the port. A listener that needs original destinations fails here, with the reason,
+   * when this machine offers no way to read them.
+   */
+  async start(): Promise<number> {
     const c = this.config;
+    if (c.listenerFilters.some((f) => f.kind === 'original_dst') && !this.options.originalDst) {
+      const a = await originalDstAvailability();
+      if ('error' in a) throw new Error(`listener ${c.name}: ${a.error}`);
+    }
+    if (!c.bindToPort) {
+      this.stats = new ListenerStats(this.store, c.statPrefix || listenerStatName(c.address, c.port));
+      return c.port;
+    }
     return new Promise((resolve, reject) => {
       const server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
       server.once('error', reject);
@@ -382,68 +636,185 @@ export class Listener {
   }
 
   get port(): number {
+    if (!this.config.bindToPort) return this.config.port;
     const a = this.server?.address();
     return a && typeof a === 'object' ? a.port : 0;
   }
 
   /** New connections use `config`'s chains; established ones keep theirs. */
   update(config: ListenerConfig): void {
-    if (config.address !== this.config.address || (config.port !== this.config.port && config.port !== 0)) {
+    if (
+      config.address !== this.config.address ||
+      config.bindToPort !== this.config.bindToPort ||
+      (config.port !== this.config.port && config.port !== 0)
+    ) {
       throw new Error(`listener ${config.name}: a new address needs a new listener`);
     }
     this.config = config;
   }
 
   private onConnection = (socket: net.Socket): void => {
-    const stats = this.stats!;
-    stats.downstreamCxTotal.value++;
-    stats.downstreamCxActive.value++;
-    const started = Date.now();
-    const info: ConnectionInfo = {
+    const info: DownstreamInfo = {
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
       localAddress: socket.localAddress ?? '',
       localPort: socket.localPort ?? 0,
       secure: false,
     };
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    this.inspect(socket, info);
+  };
+
+  /** Runs this listener's filters, then hands off or places the connection on a chain. */
+  private inspect(socket: net.Socket, info: DownstreamInfo): void {
+    const c = this.config;
+    const stats = this.stats!;
+    if (c.listenerFilters.length === 0) {
+      this.place(socket, info);
+      return;
+    }
+    this.track(socket);
+    runListenerFilters(
+      socket,
+      info,
+      {
+        filters: c.listenerFilters,
+        timeoutMs: c.listenerFiltersTimeoutMs,
+        continueOnTimeout: c.continueOnListenerFiltersTimeout,
+        stats,
+        originalDst: this.options.originalDst ?? ((s) => getOriginalDst(s)),
+      },
+      (ok) => {
+        this.untrack(socket);
+        if (!ok) return;
+        if (c.useOriginalDst && info.originalDst) {
+          const target = this.options.lookup?.find(info.originalDst.address, info.originalDst.port);
+          if (target && target !== this) {
+            stats.handedOff.value++;
+            target.acceptHandedOff(socket, info);
+            return;
+          }
+        }
+        this.place(socket, info);
+      },
+    );
+  }
+
+  /** A connection another listener restored the original destination of (use_original_dst). */
+  acceptHandedOff(socket: net.Socket, info: DownstreamInfo): void {
+    if (this.draining || !this.stats) {
+      socket.destroy();
+      return;
+    }
+    this.inspect(socket, info);
+  }
+
+  private track(socket: net.Socket): void {
+    this.pending.add(socket);
+  }
+
+  private untrack(socket: net.Socket): void {
+    this.pending.delete(socket);
+    this.checkIdle();
+  }
+
+  /** Counts the connection here and starts the chain that matches it. */
+  private place(socket: net.Socket, info: DownstreamInfo): void {
+    const stats = this.stats!;
+    stats.downstreamCxTotal.value++;
+    stats.downstreamCxActive.value++;
+    const started = Date.now();
     socket.once('close', () => {
       stats.downstreamCxActive.value--;
       stats.downstreamCxDestroy.value++;
       stats.downstreamCxLengthMs.record(Date.now() - started);
     });
-    if (this.draining) {
-      socket.destroy();
-      return;
-    }
     const chain = selectFilterChain(this.config.filterChains, info) ?? this.config.defaultFilterChain;
     if (chain === undefined) {
       stats.noFilterChainMatch.value++;
       socket.destroy();
       return;
     }
+    if (chain.tls) {
+      this.track(socket);
+      chain.tls.wrap(
+        socket,
+        stats.tls,
+        info.transportProtocol === 'tls' ? (info.applicationProtocols ?? []) : undefined,
+        (tlsSocket, tlsInfo) => {
+          this.untrack(socket);
+          info.secure = true;
+          info.sni = tlsInfo.sni;
+          info.tls = tlsInfo;
+          if (tlsInfo.alpn !== undefined) info.applicationProtocols = [tlsInfo.alpn];
+          this.startChain(chain, tlsSocket, info);
+        },
+        (reason) => {
+          this.untrack(socket);
+          log.debug('downstream TLS failed', { listener: this.config.name, reason });
+          socket.destroy();
+        },
+      );
+      return;
+    }
+    // Listener filters leave the socket paused with the peeked bytes unshifted.
+    const paused = socket.isPaused();
+    this.startChain(chain, socket, info);
+    if (paused) socket.resume();
+  }
+
+  private startChain(
+    chain: FilterChainConfig,
+    socket: net.Socket | tls.TLSSocket,
+    info: ConnectionInfo,
+  ): void {
     const f = chain.filter;
     if (f.kind === 'http') {
       const conn = new HttpConnection(socket, f.config, info, (c) => this.http.delete(c));
       conn.writer.limit = this.config.bufferLimit;
       this.http.add(conn);
+      socket.once('close', () => queueMicrotask(() => this.checkIdle()));
     } else {
       const observers = openObservers(chain.networkFilters, info);
-      const s = new TcpProxySession(socket, f.config, info, (t) => this.tcp.delete(t), observers);
+      const s = new TcpProxySession(
+        socket,
+        f.config,
+        info,
+        (t) => {
+          this.tcp.delete(t);
+          this.checkIdle();
+        },
+        observers,
+      );
       this.tcp.add(s);
     }
-  };
+  }
 
-  /** Stops accepting; HTTP connections close after their current request. */
-  drain(): Promise<void> {
+  private checkIdle(): void {
+    if (this.idleWaiters.length === 0 || this.connectionCount > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.connectionCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Stops accepting; HTTP connections close after their current request. Resolves when the
+   * socket is closed and every connection (handed-off ones included) has finished.
+   */
+  async drain(): Promise<void> {
     this.draining = true;
     for (const c of this.http) c.drain();
-    return new Promise((resolve) => {
-      if (!this.server) {
-        resolve();
-        return;
-      }
-      this.server.close(() => resolve());
-    });
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await this.whenIdle();
   }
 
   /** Closes the socket and every connection now. */
@@ -451,17 +822,19 @@ export class Listener {
     this.draining = true;
     for (const c of this.http) c.destroy();
     for (const t of this.tcp) t.close();
+    for (const s of this.pending) s.destroy();
+    const server = this.server;
+    this.server = null;
     return new Promise((resolve) => {
-      if (!this.server) {
+      if (!server) {
         resolve();
         return;
       }
-      this.server.close(() => resolve());
-      this.server = null;
+      server.close(() => resolve());
     });
   }
 
   get connectionCount(): number {
-    return this.http.size + this.tcp.size;
+    return this.http.size + this.tcp.size + this.pending.size;
   }
 }

@@ -168,28 +168,65 @@ test('drain closes idle keep-alive connections and stops accepting', async (t: T
 
 test('listener fields that need missing features are NACKed by path', (t: TestContext) => {
   const base = listener([{ filters: [{ name: 'h', typed_config: direct(200) }] }]);
+  const chain = (extra: Record<string, unknown>) => ({
+    filter_chains: [{ ...extra, filters: [{ name: 'h', typed_config: direct(200) }] }],
+  });
   const cases: [Record<string, unknown>, string][] = [
-    [{ listener_filters: [{ name: 'envoy.filters.listener.tls_inspector' }] }, 'listener_filters'],
-    [{ use_original_dst: { value: true } }, 'use_original_dst'],
+    [
+      {
+        listener_filters: [
+          {
+            name: 'envoy.filters.listener.proxy_protocol',
+            typed_config: any('envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol', {}),
+          },
+        ],
+      },
+      'listener_filters[0].typed_config',
+    ],
+    [{ listener_filters: [{ name: 'envoy.filters.listener.made_up' }] }, 'listener_filters[0].typed_config'],
+    [
+      {
+        listener_filters: [
+          {
+            name: 'envoy.filters.listener.tls_inspector',
+            typed_config: any('envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector', {
+              enable_ja3_fingerprinting: { value: true },
+            }),
+          },
+        ],
+      },
+      'listener_filters[0].typed_config.enable_ja3_fingerprinting',
+    ],
+    [{ transparent: { value: true } }, 'transparent'],
+    [
+      chain({ filter_chain_match: { server_names: ['a.*.example'] } }),
+      'filter_chains[0].filter_chain_match.server_names[0]',
+    ],
+    [
+      chain({
+        transport_socket: {
+          name: 'tls',
+          typed_config: any('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', {}),
+        },
+      }),
+      'filter_chains[0].transport_socket.typed_config',
+    ],
     [
       {
         filter_chains: [
           {
-            filter_chain_match: { server_names: ['a.example'] },
+            filter_chain_match: { destination_port: { value: 80 } },
             filters: [{ name: 'h', typed_config: direct(200) }],
+          },
+          {
+            filter_chain_match: { destination_port: { value: 80 } },
+            filters: [{ name: 'h', typed_config: direct(201) }],
           },
         ],
       },
-      'filter_chains[0].filter_chain_match.server_names',
+      'filter_chains[1].filter_chain_match',
     ],
-    [
-      {
-        filter_chains: [
-          { transport_socket: { name: 'tls' }, filters: [{ name: 'h', typed_config: direct(200) }] },
-        ],
-      },
-      'filter_chains[0].transport_socket',
-    ],
+    [{ bind_to_port: { value: false } }, 'address'],
     [
       {
         filter_chains: [
@@ -212,6 +249,66 @@ test('listener fields that need missing features are NACKed by path', (t: TestCo
       `${path}: ${JSON.stringify(!r.ok && r.errors)}`,
     );
   }
+});
+
+test('listener filters, timeouts and capture flags compile with Envoy defaults', (t: TestContext) => {
+  t.plan(7);
+  const chains = [
+    {
+      filter_chain_match: { server_names: ['a.example.com'] },
+      filters: [{ name: 'h', typed_config: direct(200) }],
+    },
+    { filters: [{ name: 'h', typed_config: direct(201) }] },
+  ];
+  const plain = compileListener(listener(chains), env());
+  if (!plain.ok) throw new Error(JSON.stringify(plain.errors));
+  // server_names without listener filters: Envoy injects a TLS inspector.
+  t.assert.deepEqual(
+    plain.value.listenerFilters.map((f) => f.kind),
+    ['tls_inspector'],
+  );
+  t.assert.equal(plain.value.listenerFiltersTimeoutMs, 15_000);
+  const capture = compileListener(
+    listener([{ filters: [{ name: 'h', typed_config: direct(200) }] }], {
+      address: { socket_address: { address: '0.0.0.0', port_value: 15001 } },
+      use_original_dst: { value: true },
+      listener_filters_timeout: { seconds: 0 },
+      continue_on_listener_filters_timeout: true,
+      listener_filters: [
+        {
+          name: 'envoy.filters.listener.http_inspector',
+          typed_config: any('envoy.extensions.filters.listener.http_inspector.v3.HttpInspector', {}),
+          filter_disabled: {
+            or_match: {
+              rules: [
+                { destination_port_range: { start: 22, end: 23 } },
+                { destination_port_range: { start: 3306, end: 3307 } },
+              ],
+            },
+          },
+        },
+      ],
+    }),
+    env(),
+  );
+  if (!capture.ok) throw new Error(JSON.stringify(capture.errors));
+  const c = capture.value;
+  t.assert.deepEqual(
+    c.listenerFilters.map((f) => f.kind),
+    ['original_dst', 'http_inspector'],
+  );
+  const disabled = c.listenerFilters[1].disabled!;
+  t.assert.deepEqual([22, 80, 3306, 3307].map(disabled), [true, false, true, false]);
+  t.assert.equal(c.listenerFiltersTimeoutMs, 0);
+  t.assert.equal(c.continueOnListenerFiltersTimeout, true);
+  const virtual = compileListener(
+    listener([{ filters: [{ name: 'h', typed_config: direct(200) }] }], {
+      address: { socket_address: { address: '0.0.0.0', port_value: 9080 } },
+      bind_to_port: { value: false },
+    }),
+    env(),
+  );
+  t.assert.ok(virtual.ok && !virtual.value.bindToPort);
 });
 
 test('no open handles', async () => {
