@@ -1,45 +1,75 @@
 /**
- * `mizzenctl demo` (what `npm start` runs): brings up Mizzen on this machine from the example
- * configuration and keeps it running until Ctrl-C or SIGTERM, then stops everything it
- * started and removes what it wrote.
+ * `mizzenctl demo` (what `npm start` runs): brings up a working mesh on this machine from the
+ * example configuration and keeps it running until Ctrl-C or SIGTERM, then stops everything
+ * it started and removes what it wrote.
  *
- * Today it runs the control plane, `mizzend`, on `examples/` (watched: edit a file and the
- * change is validated and pushed). The sample workloads, their sidecars and the ingress
- * gateway join it as the data plane lands (issue 5).
+ * Without root (the default) every workload and proxy shares loopback: each workload has its
+ * own 127.0.0.x address and its sidecar binds the listeners its Sidecar declares there
+ * (src/cli/demo/run.ts). `--netns` runs each workload in its own network namespace with real
+ * traffic capture instead (root; src/cli/demo/netns-demo.ts, loaded only then).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { runDemo } from '../demo/run.ts';
 import { ExitCode } from '../exit-codes.ts';
 import type { CliIo } from '../io.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const MIZZEND = join(ROOT, 'bin', 'mizzend.js');
+const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 export interface DemoFlags {
   readonly configDir: string;
   readonly grpcPort: number;
   readonly monitoringPort: number;
+  readonly proxyAdminPort: number;
+  readonly proxyStatusPort: number;
+  readonly verbose: boolean;
+  readonly netns: boolean;
   /** Ends the demo after this many ms (tests); 0 = run until a signal. */
   readonly exitAfter: number;
 }
 
 function portArg(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is 0-65535.');
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('a port is 0-65535.');
   return n;
 }
 
 export function registerDemo(program: Command, io: CliIo, done: (code: number) => void): void {
   program
     .command('demo')
-    .description('run Mizzen on this machine from the example configuration, until Ctrl-C')
-    .option('--config-dir <dir>', 'configuration to serve (watched)', join(ROOT, 'examples'))
-    .option('--grpc-port <port>', 'mizzend xDS port', portArg, 15010)
-    .option('--monitoring-port <port>', 'mizzend /ready, /metrics and /debug port', portArg, 15014)
+    .description(
+      'run a working mesh on this machine (mizzend, the sample workloads with their sidecars, an ingress gateway) until Ctrl-C',
+    )
+    .option(
+      '--config-dir <dir>',
+      'configuration to serve (watched: edits apply live)',
+      join(ROOT, 'examples', 'bookinfo'),
+    )
+    .option('--grpc-port <port>', 'mizzend xDS port (0: any free port)', portArg, 15010)
+    .option(
+      '--monitoring-port <port>',
+      'mizzend /ready, /metrics and /debug port (0: any free port)',
+      portArg,
+      15014,
+    )
+    .option(
+      '--proxy-admin-port <port>',
+      "each proxy's admin port, on the proxy's own address (0: any)",
+      portArg,
+      15000,
+    )
+    .option(
+      '--proxy-status-port <port>',
+      "each proxy's readiness port, on its own address (0: any)",
+      portArg,
+      15021,
+    )
+    .option('-v, --verbose', "show every component's log, not only warnings and errors", false)
+    .option(
+      '--netns',
+      'run each workload in its own network namespace with transparent capture (root)',
+      false,
+    )
     .addOption(
       new Option('--exit-after <ms>', 'stop after this long (for tests)')
         .argParser((v: string) => Number(v))
@@ -47,102 +77,38 @@ export function registerDemo(program: Command, io: CliIo, done: (code: number) =
         .hideHelp(),
     )
     .action(async (flags: DemoFlags) => {
-      done(await runDemo(flags, io));
+      done(await demo(flags, io));
     });
 }
 
-export async function runDemo(flags: DemoFlags, io: CliIo): Promise<number> {
-  const work = mkdtempSync(join(tmpdir(), 'mizzen-demo-'));
-  const portFile = join(work, 'mizzend.json');
-  const say = (line: string) => io.stdout(`${line}\n`);
-  say(`Starting mizzend on ${relative(process.cwd(), flags.configDir) || '.'} ...`);
-  const child = spawn(
-    process.execPath,
-    [
-      MIZZEND,
-      '--config-dir',
-      flags.configDir,
-      '--grpc-port',
-      String(flags.grpcPort),
-      '--monitoring-port',
-      String(flags.monitoringPort),
-      '--port-file',
-      portFile,
-    ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  const exited = new Promise<number>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))),
-  );
+async function demo(flags: DemoFlags, io: CliIo): Promise<number> {
+  const controller = new AbortController();
+  // `on`, not `once`: a second Ctrl-C while stopping must not kill the demo half-way and
+  // leave its children behind; the stop already under way finishes.
+  const stop = () => {
+    if (controller.signal.aborted)
+      io.stderr('mizzenctl demo: already stopping; waiting for every process to exit\n');
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const timer = flags.exitAfter > 0 ? setTimeout(stop, flags.exitAfter) : undefined;
   try {
-    const ports = await waitForPorts(portFile, child, exited);
-    if (!ports) {
-      io.stderr('mizzenctl demo: mizzend did not start (its error is above).\n');
-      return ExitCode.INTERNAL;
+    if (flags.netns) {
+      // Loaded only here: the namespace demo needs root and tools the default path must not.
+      const { runNetnsDemo } = await import('../demo/netns-demo.ts');
+      return await runNetnsDemo({
+        configDir: flags.configDir,
+        io,
+        signal: controller.signal,
+        verbose: flags.verbose,
+      });
     }
-    const base = `http://127.0.0.1:${ports.monitoring}`;
-    say('');
-    say(`mizzend is serving xDS on 127.0.0.1:${ports.grpc} and its debug API on ${base}.`);
-    say('');
-    say('Try:');
-    say(`  curl ${base}/ready`);
-    say(`  curl ${base}/debug/registryz     # services and endpoints from the ServiceEntries`);
-    say(`  curl ${base}/debug/configz       # every object, and any rejected document with file:line`);
-    say(`  curl ${base}/debug/syncz         # connected proxies and what they ACKed`);
-    say(`  curl ${base}/metrics             # pilot_* metrics`);
-    say('  npx mizzenctl analyze examples/  # validate and analyze the same configuration');
-    say('');
-    say(
-      `Edit a file under ${relative(process.cwd(), flags.configDir) || '.'} and watch the log: the change is`,
-    );
-    say('validated, a bad document is rejected alone, and the last good config keeps serving.');
-    say('Press Ctrl-C to stop.');
-    const stop = new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-      if (flags.exitAfter > 0) setTimeout(resolve, flags.exitAfter).unref();
-    });
-    const ended = await Promise.race([
-      stop.then(() => 'signal' as const),
-      exited.then(() => 'child' as const),
-    ]);
-    if (ended === 'child') {
-      io.stderr('mizzenctl demo: mizzend exited unexpectedly.\n');
-      return ExitCode.INTERNAL;
-    }
-    say('Stopping ...');
-    await stopChild(child, exited);
-    say('Stopped; nothing left running.');
-    return ExitCode.OK;
+    const code = await runDemo({ ...flags, io, signal: controller.signal });
+    return code === 0 ? ExitCode.OK : code;
   } finally {
-    if (child.exitCode === null && child.signalCode === null) await stopChild(child, exited);
-    rmSync(work, { recursive: true, force: true });
+    clearTimeout(timer);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
   }
-}
-
-async function waitForPorts(
-  portFile: string,
-  child: ChildProcess,
-  exited: Promise<number>,
-): Promise<{ grpc: number; monitoring: number } | undefined> {
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && !gone && child.exitCode === null) {
-    try {
-      return JSON.parse(readFileSync(portFile, 'utf8')) as { grpc: number; monitoring: number };
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return undefined;
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<number>): Promise<void> {
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
