@@ -81,6 +81,8 @@ export interface BootstrapFlags {
   readonly meshId?: string;
   readonly workloadName?: string;
   readonly interceptionMode?: string;
+  /** Port of the static Prometheus listener (Istio's 15090); '0' picks a free one; 'none' disables it. */
+  readonly prometheusPort?: string;
 }
 
 export interface BootstrapSources {
@@ -110,6 +112,11 @@ export interface Bootstrap {
   readonly meshId: string;
   readonly workloadName: string;
   readonly interceptionMode: InterceptionMode;
+  /**
+   * Port of the static listener that serves /stats/prometheus (Istio's 15090); 0 binds a free
+   * port; undefined when disabled. See `prometheusStaticResources`.
+   */
+  readonly prometheusPort: number | undefined;
   /** node.cluster */
   readonly serviceCluster: string;
   readonly istioVersion: string;
@@ -150,6 +157,7 @@ const FLAG_OPTIONS = {
   'mesh-id': { type: 'string' },
   'workload-name': { type: 'string' },
   'interception-mode': { type: 'string' },
+  'prometheus-port': { type: 'string' },
 } as const;
 
 /** The bootstrap flags this module understands, for --help texts. */
@@ -197,6 +205,7 @@ export function parseBootstrapArgs(argv: readonly string[]): BootstrapFlags {
     meshId: v['mesh-id'],
     workloadName: v['workload-name'],
     interceptionMode: v['interception-mode'],
+    prometheusPort: v['prometheus-port'],
   };
 }
 
@@ -273,6 +282,7 @@ const FLAG_NAMES: Record<keyof BootstrapFlags, string> = {
   meshId: '--mesh-id',
   workloadName: '--workload-name',
   interceptionMode: '--interception-mode',
+  prometheusPort: '--prometheus-port',
 };
 
 /** First defined candidate (empty strings count as unset, as Istio's env handling does). */
@@ -710,6 +720,18 @@ export function resolveBootstrap(sources: BootstrapSources = {}): {
     );
   }
 
+  let prometheusPort: number | undefined = ENVOY_PROMETHEUS_PORT;
+  if (flags.prometheusPort !== undefined) {
+    const v = flags.prometheusPort.trim();
+    if (v === 'none') prometheusPort = undefined;
+    else if (/^\d+$/.test(v) && Number(v) <= 65535) prometheusPort = Number(v);
+    else
+      problems.error(
+        FLAG_NAMES.prometheusPort,
+        `${JSON.stringify(flags.prometheusPort)} is not a port; use 0-65535, or "none" to serve no Prometheus listener`,
+      );
+  }
+
   const meshId = pick<string>(
     fromFlag(flags, 'meshId'),
     fromEnv(env, 'ISTIO_META_MESH_ID'),
@@ -752,7 +774,8 @@ export function resolveBootstrap(sources: BootstrapSources = {}): {
     INSTANCE_IPS: ips.value.join(','),
     MESH_ID: meshId.value,
     ENVOY_STATUS_PORT: ENVOY_STATUS_PORT,
-    ENVOY_PROMETHEUS_PORT: ENVOY_PROMETHEUS_PORT,
+    // What scrapers are told (Istio's prometheus.io/port annotation points at it).
+    ENVOY_PROMETHEUS_PORT: prometheusPort === undefined || prometheusPort === 0 ? undefined : prometheusPort,
     PROXY_CONFIG: toJson(proxyConfig),
   };
   for (const [key, value] of Object.entries(own)) {
@@ -796,6 +819,7 @@ export function resolveBootstrap(sources: BootstrapSources = {}): {
     meshId: meshId.value,
     workloadName: workloadName.value,
     interceptionMode: interception.value as InterceptionMode,
+    prometheusPort,
     serviceCluster,
     istioVersion,
     discoveryAddress,
@@ -814,4 +838,85 @@ export function loadBootstrap(sources: BootstrapSources = {}): Bootstrap {
   const r = resolveBootstrap(sources);
   if (r.bootstrap) return r.bootstrap;
   throw new MizzenError(ErrorCode.CONFIG_INVALID, `invalid proxy bootstrap:\n  ${r.errors.join('\n  ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static resources
+// ---------------------------------------------------------------------------------------------
+
+/** Names of the bootstrap's Prometheus listener and the cluster it routes to (Istio's). */
+export const PROMETHEUS_LISTENER_NAME = 'prometheus_stats';
+export const PROMETHEUS_CLUSTER_NAME = 'prometheus_stats';
+const PROMETHEUS_PATH = '/stats/prometheus';
+
+/**
+ * The static resources Istio's bootstrap carries for Prometheus: a listener on
+ * `<wildcard>:<port>` whose HTTP connection manager routes `/stats/prometheus` to the STATIC
+ * cluster `prometheus_stats`, which points at the admin address. Scrapers reach the stats
+ * without reaching the admin API's control endpoints. The admin port is known only once the
+ * admin server is bound (it may be 0), so this is built then, by whoever binds it.
+ */
+export function prometheusStaticResources(options: {
+  readonly port: number;
+  readonly adminAddress: string;
+  readonly adminPort: number;
+  /** Bind address (Istio: 0.0.0.0, or :: on IPv6 pods). */
+  readonly address?: string;
+}): { listeners: Record<string, unknown>[]; clusters: Record<string, unknown>[] } {
+  const socketAddress = (address: string, port: number) => ({
+    socket_address: { protocol: 'TCP', address, port_value: port },
+  });
+  const listener = {
+    name: PROMETHEUS_LISTENER_NAME,
+    address: socketAddress(options.address ?? '0.0.0.0', options.port),
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type':
+                'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              codec_type: 'AUTO',
+              stat_prefix: 'stats',
+              route_config: {
+                virtual_hosts: [
+                  {
+                    name: 'backend',
+                    domains: ['*'],
+                    routes: [
+                      { match: { prefix: PROMETHEUS_PATH }, route: { cluster: PROMETHEUS_CLUSTER_NAME } },
+                    ],
+                  },
+                ],
+              },
+              http_filters: [
+                {
+                  name: 'envoy.filters.http.router',
+                  typed_config: {
+                    '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+                  },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    ],
+  };
+  const cluster = {
+    name: PROMETHEUS_CLUSTER_NAME,
+    type: 'STATIC',
+    connect_timeout: { seconds: 0, nanos: 250_000_000 },
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: {
+      cluster_name: PROMETHEUS_CLUSTER_NAME,
+      endpoints: [
+        {
+          lb_endpoints: [{ endpoint: { address: socketAddress(options.adminAddress, options.adminPort) } }],
+        },
+      ],
+    },
+  };
+  return { listeners: [listener], clusters: [cluster] };
 }

@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { MIZZEN_VERSION } from '../../agent/bootstrap.ts';
 import { isLogLevel, logger, setLogLevel } from '../../lib/log.ts';
 import type { ProxyServer } from '../proxy-server.ts';
+import { installPrometheusListener, setLocalNode } from '../telemetry/bootstrap-telemetry.ts';
 import { configDump } from './config-dump.ts';
 import { prometheusText, type StatFamilies } from './prometheus.ts';
 
@@ -39,6 +40,10 @@ export class AdminServer {
 
   constructor(proxy: ProxyServer, options: AdminServerOptions = {}) {
     this.#proxy = proxy;
+    // Telemetry filters label samples with the local workload. ProxyServer's constructor sets
+    // it too (setLocalNode is a no-op the second time); this covers an admin server built on a
+    // proxy whose constructor does not.
+    setLocalNode(proxy.stats, proxy.bootstrap);
     this.#routes = new Map<string, Handler>([
       ['/ready', (_u, res) => this.#ready(res)],
       ['/server_info', (_u, res) => json(res, this.#serverInfo())],
@@ -103,14 +108,28 @@ export class AdminServer {
     });
   }
 
-  listen(port: number, host = '127.0.0.1'): Promise<number> {
-    return new Promise((resolve, reject) => {
+  /**
+   * Binds the admin API, then Istio's static Prometheus listener when the bootstrap asks for one
+   * (`prometheusPort`, src/agent/bootstrap.ts): it routes to this server, so it can only be
+   * built once this server's port is known.
+   */
+  async listen(port: number, host = '127.0.0.1'): Promise<number> {
+    const bound = await new Promise<number>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen(port, host, () => {
         this.#server.off('error', reject);
         resolve((this.#server.address() as AddressInfo).port);
       });
     });
+    const b = this.#proxy.bootstrap as { readonly prometheusPort?: unknown };
+    if (typeof b.prometheusPort === 'number') {
+      await installPrometheusListener(this.#proxy, {
+        port: b.prometheusPort,
+        adminAddress: host,
+        adminPort: bound,
+      });
+    }
+    return bound;
   }
 
   get port(): number {
@@ -232,6 +251,15 @@ export class AdminServer {
     const values: [string, number][] = [];
     for (const c of s.counters()) if (keep(c.name)) values.push([c.name, c.value]);
     for (const g of s.gauges()) if (keep(g.name)) values.push([g.name, g.value]);
+    // Labeled counters (istio_requests_total & co) as `name{label="value",...}`; their
+    // histograms are in /stats/prometheus only.
+    for (const f of s.labeledFamilies()) {
+      if (f.type !== 'counter') continue;
+      for (const series of f.all()) {
+        const name = `${f.name}{${f.labelNames.map((l, i) => `${l}=${JSON.stringify(series.values[i])}`).join(',')}}`;
+        if (keep(name)) values.push([name, series.value]);
+      }
+    }
     values.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     const histograms = [...s.histograms()].filter((h) => keep(h.name));
     if (url.searchParams.get('format') === 'json') {

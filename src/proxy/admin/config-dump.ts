@@ -11,6 +11,7 @@ import {
   TYPE_URL_PREFIX,
 } from '../../lib/xds/type-urls.ts';
 import type { ProxyServer } from '../proxy-server.ts';
+import { staticResourcesOf } from '../telemetry/bootstrap-telemetry.ts';
 import type { ResourceStatus } from '../xds/status.ts';
 
 const ADMIN = `${TYPE_URL_PREFIX}envoy.admin.v3.`;
@@ -37,11 +38,19 @@ export function configDump(proxy: ProxyServer): Json {
   const statusOf = (typeUrl: string) =>
     new Map((status.types.find((t) => t.typeUrl === typeUrl)?.resources ?? []).map((r) => [r.name, r]));
 
+  // Bootstrap resources (Istio's Prometheus listener and its cluster), as Envoy lists them.
+  const statics = staticResourcesOf(proxy);
+  const staticAt = statics ? iso(statics.appliedAt) : undefined;
+
   const clusters = xds.resources(CLUSTER_TYPE_URL);
   const clusterStatus = statusOf(CLUSTER_TYPE_URL);
   const clustersDump = {
     '@type': `${ADMIN}ClustersConfigDump`,
     version_info: status.types.find((t) => t.typeUrl === CLUSTER_TYPE_URL)?.versionInfo ?? '',
+    static_clusters: (statics?.clusters ?? []).map((c) => ({
+      cluster: typed(CLUSTER_TYPE_URL, c as Json),
+      last_updated: staticAt,
+    })),
     dynamic_active_clusters: clusters.active.map((c) => ({
       version_info: c.version,
       cluster: typed(CLUSTER_TYPE_URL, c.resource.message),
@@ -86,6 +95,10 @@ export function configDump(proxy: ProxyServer): Json {
   const listenersDump = {
     '@type': `${ADMIN}ListenersConfigDump`,
     version_info: status.types.find((t) => t.typeUrl === LISTENER_TYPE_URL)?.versionInfo ?? '',
+    static_listeners: (statics?.listeners ?? []).map((l) => ({
+      listener: typed(LISTENER_TYPE_URL, l as Json),
+      last_updated: staticAt,
+    })),
     dynamic_listeners: [...byName.values()],
   };
 

@@ -5,6 +5,10 @@
  * `listener.<address>.` → envoy_listener_address, `http.<prefix>.` →
  * envoy_http_conn_manager_prefix). Cluster names, listener addresses and HTTP prefixes contain
  * dots, so the known names are passed in; the longest known one wins.
+ *
+ * Labeled families (Istio's istio_requests_total & co, stats/labeled.ts) are written under their
+ * own names with their labels in declared order, and each family's refused samples (over its
+ * series cap) show as mizzen_stats_series_overflow_total{metric="<family>"}.
  */
 import type { StatsStore } from '../stats/store.ts';
 
@@ -57,6 +61,8 @@ export function extractTags(
   return { name: stat, labels: [] };
 }
 
+const OVERFLOW = 'mizzen_stats_series_overflow_total';
+
 function metricName(stat: string): string {
   return `envoy_${stat.replace(/[^a-zA-Z0-9_]/g, '_')}`;
 }
@@ -102,6 +108,30 @@ export function prometheusText(store: StatsStore, families: StatFamilies): strin
     add(n, 'histogram', `${n}_bucket${labelText(t.labels, ['le', '+Inf'])} ${h.count}`);
     add(n, 'histogram', `${n}_sum${labelText(t.labels)} ${h.sum}`);
     add(n, 'histogram', `${n}_count${labelText(t.labels)} ${h.count}`);
+  }
+  for (const f of store.labeledFamilies()) {
+    const names = f.labelNames;
+    const base = (values: readonly string[]): [string, string][] => names.map((n, i) => [n, values[i]]);
+    if (f.type === 'counter') {
+      // An empty family still gets its TYPE line: scrapers see the metric exists.
+      if (f.size === 0) groups.set(f.name, { type: 'counter', lines: [] });
+      for (const s of f.all()) add(f.name, 'counter', `${f.name}${labelText(base(s.values))} ${s.value}`);
+    } else {
+      if (f.size === 0) groups.set(f.name, { type: 'histogram', lines: [] });
+      for (const s of f.all()) {
+        const labels = base(s.values);
+        const counts = s.counts as Float64Array;
+        let acc = 0;
+        f.bounds.forEach((b, i) => {
+          acc += counts[i];
+          add(f.name, 'histogram', `${f.name}_bucket${labelText(labels, ['le', String(b)])} ${acc}`);
+        });
+        add(f.name, 'histogram', `${f.name}_bucket${labelText(labels, ['le', '+Inf'])} ${s.value}`);
+        add(f.name, 'histogram', `${f.name}_sum${labelText(labels)} ${s.sum}`);
+        add(f.name, 'histogram', `${f.name}_count${labelText(labels)} ${s.value}`);
+      }
+    }
+    add(OVERFLOW, 'counter', `${OVERFLOW}${labelText([['metric', f.name]])} ${f.overflow}`);
   }
   const out: string[] = [];
   for (const name of [...groups.keys()].sort()) {

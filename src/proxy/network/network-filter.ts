@@ -6,9 +6,12 @@
  * Each filter registers the Envoy message name of its config (the inner type of a TypedStruct
  * when the config is wrapped in one); an unregistered filter is a config error (NACK).
  */
+import { STATS_PLUGIN_CONFIG_TYPE_URL } from '../../lib/xds/type-urls.ts';
 import type { CompileContext, ProtoReader } from '../config/proto.ts';
 import type { StatsStore } from '../stats/store.ts';
 import type { ConnectionInfo } from '../stream-info.ts';
+import { compileTcpIstioStats } from '../telemetry/tcp-stats.ts';
+import { openTypedStruct, type StructReader, TYPED_STRUCT_TYPES } from '../telemetry/typed-struct.ts';
 import type { Host } from '../upstream/host.ts';
 
 /** What a connection carried, reported once when it closes. */
@@ -54,6 +57,48 @@ export interface NetworkFilterRegistration {
 }
 
 const byType = new Map<string, NetworkFilterRegistration>();
+
+/** A network filter whose config arrives as a TypedStruct: compiled from the struct's JSON. */
+export type TypedStructNetworkFilterCompiler = (
+  config: StructReader,
+  filterName: string,
+  env: NetworkFilterEnv,
+) => NetworkFilterFactory;
+
+const byStructType = new Map<string, TypedStructNetworkFilterCompiler>([
+  [STATS_PLUGIN_CONFIG_TYPE_URL, compileTcpIstioStats],
+]);
+
+/** Registers a TypedStruct-configured network filter by its inner type URL. */
+export function registerTypedStructNetworkFilter(
+  typeUrl: string,
+  compile: TypedStructNetworkFilterCompiler,
+): void {
+  byStructType.set(typeUrl, compile);
+}
+
+/** Does nothing: what a chain keeps when a filter's config was refused (the NACK says why). */
+const INERT: NetworkFilterFactory = { name: 'invalid', open: () => undefined };
+
+// TypedStruct: unwrap and dispatch on the inner type URL; an unknown one is a NACK naming it.
+for (const typeName of TYPED_STRUCT_TYPES) {
+  byType.set(typeName, {
+    typeName,
+    compile(reader, filterName, env, ctx) {
+      const opened = openTypedStruct(reader);
+      if (opened === undefined) return INERT;
+      const compile = byStructType.get(opened.typeUrl);
+      if (compile === undefined) {
+        ctx.error(
+          reader.at('type_url'),
+          `network filter ${filterName || opened.typeName} (TypedStruct of ${opened.typeUrl}) is not supported`,
+        );
+        return INERT;
+      }
+      return compile(opened.config, filterName, env);
+    },
+  });
+}
 
 export function registerNetworkFilter(reg: NetworkFilterRegistration): void {
   byType.set(reg.typeName, reg);

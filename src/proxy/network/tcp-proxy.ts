@@ -20,6 +20,7 @@ import {
   type ConnectionInfo,
   RF_NO_CLUSTER_FOUND,
   RF_NO_HEALTHY_UPSTREAM,
+  RF_UPSTREAM_CONNECTION_FAILURE,
   RF_UPSTREAM_OVERFLOW,
 } from '../stream-info.ts';
 import type { Cluster } from '../upstream/cluster.ts';
@@ -314,7 +315,11 @@ export class TcpProxySession implements LbContext {
       this.releaseUpstream();
     }
     if (this.attempts < this.config.maxConnectAttempts) this.connect();
-    else this.close();
+    else {
+      // Envoy's UF: every attempt failed (refused, reset or connect timeout).
+      this.responseFlags |= RF_UPSTREAM_CONNECTION_FAILURE;
+      this.close();
+    }
   }
 
   private releaseUpstream(): void {

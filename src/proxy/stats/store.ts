@@ -6,6 +6,8 @@
  * /stats, Prometheus) reads `StatsStore.counters()/gauges()/histograms()`.
  */
 
+import { LabeledFamily } from './labeled.ts';
+
 export class Counter {
   readonly name: string;
   value = 0;
@@ -75,8 +77,22 @@ export class Histogram {
   }
 }
 
+/** Default cap on the series of one labeled family (see labeled.ts). */
+export const DEFAULT_MAX_SERIES = 10_000;
+
 export class StatsStore {
   private readonly counterMap = new Map<string, Counter>();
+  private readonly labeledMap = new Map<string, LabeledFamily>();
+  /** Cap on the series of each labeled family created after it is set. */
+  maxSeriesPerFamily = DEFAULT_MAX_SERIES;
+  /**
+   * The local node's metadata (Istio's keys: NAME, NAMESPACE, LABELS, WORKLOAD_NAME, ...) as
+   * plain JSON, for telemetry filters that label samples with the local workload. Set once by
+   * whoever assembles the proxy, before config arrives.
+   */
+  localNode: Readonly<Record<string, unknown>> | undefined = undefined;
+  /** Node id (`sidecar~IP~POD.NS~NS.svc.DOMAIN`), sent in the metadata exchange. */
+  localNodeId = '';
   private readonly gaugeMap = new Map<string, Gauge>();
   private readonly histogramMap = new Map<string, Histogram>();
 
@@ -103,6 +119,29 @@ export class StatsStore {
       this.histogramMap.set(name, h);
     }
     return h;
+  }
+  /**
+   * A labeled family (istio_requests_total & co). Asking again returns the same family; the
+   * type, labels and buckets of the first call win.
+   */
+  labeled(
+    name: string,
+    type: 'counter' | 'histogram',
+    labelNames: readonly string[],
+    bounds?: readonly number[],
+  ): LabeledFamily {
+    let f = this.labeledMap.get(name);
+    if (!f) {
+      f = new LabeledFamily(name, type, labelNames, this.maxSeriesPerFamily, bounds);
+      this.labeledMap.set(name, f);
+    }
+    return f;
+  }
+  labeledFamilies(): IterableIterator<LabeledFamily> {
+    return this.labeledMap.values();
+  }
+  labeledFamily(name: string): LabeledFamily | undefined {
+    return this.labeledMap.get(name);
   }
   scope(prefix: string): StatsScope {
     return new StatsScope(this, prefix);

@@ -3,12 +3,23 @@
  * compile function; the connection manager compiles `http_filters` through it, and the route
  * table compiles `typed_per_filter_config` entries through the same registration. An
  * unregistered filter is a config error (NACK), unless the filter is marked `is_optional`.
+ *
+ * Filters configured by TypedStruct (Istio's own: istio.metadata_exchange, istio.stats) are
+ * registered by their inner type URL: the TypedStruct registrations below unwrap the struct and
+ * dispatch, so an unknown inner type is a NACK naming it.
  */
 import { messageNameOf, ROUTE_FILTER_CONFIG_TYPE_URL } from '../../../../lib/xds/type-urls.ts';
 import { type CompileContext, type ProtoReader, readAny } from '../../../config/proto.ts';
+import { openTypedStruct, type StructReader, TYPED_STRUCT_TYPES } from '../../../telemetry/typed-struct.ts';
 import { corsFilterRegistration, corsPolicyRegistration } from './cors.ts';
 import { faultFilterRegistration } from './fault.ts';
 import type { HttpFilterFactory } from './filter.ts';
+import {
+  compileMetadataExchangeConfig,
+  metadataExchangeFactory,
+  PEER_METADATA_CONFIG_TYPE,
+} from './istio-metadata-exchange.ts';
+import { compileIstioStatsConfig, istioStatsFactory, STATS_PLUGIN_CONFIG_TYPE } from './istio-stats.ts';
 
 /** Things a filter factory may need from its environment at compile time. */
 export interface FilterCompileEnv {
@@ -30,6 +41,45 @@ export interface HttpFilterRegistration {
 const byType = new Map<string, HttpFilterRegistration>(
   [faultFilterRegistration, corsFilterRegistration, corsPolicyRegistration].map((r) => [r.typeName, r]),
 );
+
+/** A filter whose config arrives as a TypedStruct: compiled from the struct's JSON. */
+export type TypedStructFilterCompiler = (
+  config: StructReader,
+  filterName: string,
+  env: FilterCompileEnv,
+) => HttpFilterFactory | undefined;
+
+const byStructType = new Map<string, TypedStructFilterCompiler>([
+  [
+    PEER_METADATA_CONFIG_TYPE,
+    (c, name, env) => metadataExchangeFactory(name, compileMetadataExchangeConfig(c, env)),
+  ],
+  [STATS_PLUGIN_CONFIG_TYPE, (c, name, env) => istioStatsFactory(name, compileIstioStatsConfig(c, env))],
+]);
+
+/** Registers a TypedStruct-configured filter by the inner type URL (`type.googleapis.com/...`). */
+export function registerTypedStructHttpFilter(typeUrl: string, compile: TypedStructFilterCompiler): void {
+  byStructType.set(typeUrl, compile);
+}
+
+for (const typeName of TYPED_STRUCT_TYPES) {
+  byType.set(typeName, {
+    typeName,
+    compile(reader, filterName, env) {
+      const opened = openTypedStruct(reader);
+      if (opened === undefined) return undefined;
+      const compile = byStructType.get(opened.typeUrl);
+      if (compile === undefined) {
+        reader.ctx.error(
+          reader.at('type_url'),
+          `HTTP filter ${filterName || opened.typeName} (TypedStruct of ${opened.typeUrl}) is not supported`,
+        );
+        return undefined;
+      }
+      return compile(opened.config, filterName, env);
+    },
+  });
+}
 
 export function registerHttpFilter(reg: HttpFilterRegistration): void {
   byType.set(reg.typeName, reg);
