@@ -16,6 +16,7 @@ export class ClusterStats {
   readonly upstreamCxTotal: Counter;
   readonly upstreamCxActive: Gauge;
   readonly upstreamCxHttp1Total: Counter;
+  readonly upstreamCxHttp2Total: Counter;
   readonly upstreamCxConnectFail: Counter;
   readonly upstreamCxConnectTimeout: Counter;
   readonly upstreamCxOverflow: Counter;
@@ -69,6 +70,7 @@ export class ClusterStats {
     this.upstreamCxTotal = s.counter('upstream_cx_total');
     this.upstreamCxActive = s.gauge('upstream_cx_active');
     this.upstreamCxHttp1Total = s.counter('upstream_cx_http1_total');
+    this.upstreamCxHttp2Total = s.counter('upstream_cx_http2_total');
     this.upstreamCxConnectFail = s.counter('upstream_cx_connect_fail');
     this.upstreamCxConnectTimeout = s.counter('upstream_cx_connect_timeout');
     this.upstreamCxOverflow = s.counter('upstream_cx_overflow');

@@ -22,9 +22,12 @@ import {
   type CommonHttpSettings,
   compileCommonHttpOptions,
   compileHttp1Options,
+  compileHttp2Options,
   defaultCommonHttpSettings,
   defaultHttp1Settings,
+  defaultHttp2Settings,
   type Http1Settings,
+  type Http2Settings,
 } from '../network/http/protocol-options.ts';
 import type { StatsStore } from '../stats/store.ts';
 import { ClusterStats, DEFAULT_THRESHOLDS, ResourceManager, type Thresholds } from './cluster-stats.ts';
@@ -39,6 +42,7 @@ import {
 } from './lb/load-balancer.ts';
 import { type LocalityHosts, LocalityWeightedLoadBalancer } from './lb/locality-weighted.ts';
 import { H1Pool, type PoolSettings } from './pool/h1.ts';
+import { H2Pool, type H2PoolSettings } from './pool/h2.ts';
 import {
   compileTransportSocket,
   SDS_CERTIFICATES_UNAVAILABLE,
@@ -95,6 +99,15 @@ export interface OriginalDstSettings {
   readonly cleanupIntervalMs: number;
 }
 
+/** HTTP/1.1 upstream (the default). */
+export const UPSTREAM_HTTP1 = 0;
+/** HTTP/2 upstream (explicit_http_config.http2_protocol_options, or the deprecated field). */
+export const UPSTREAM_HTTP2 = 1;
+/** The downstream request's protocol (use_downstream_protocol_config). */
+export const UPSTREAM_DOWNSTREAM = 2;
+/** auto_config: HTTP/2 when TLS ALPN negotiates h2, else HTTP/1.1. */
+export const UPSTREAM_AUTO = 3;
+
 export interface ClusterConfig {
   readonly name: string;
   readonly statName: string;
@@ -111,6 +124,9 @@ export interface ClusterConfig {
   readonly thresholds: Thresholds;
   readonly common: CommonHttpSettings;
   readonly http1: Http1Settings;
+  /** Which HTTP version requests use upstream (UPSTREAM_*). */
+  readonly upstreamProtocol: number;
+  readonly http2: Http2Settings;
   readonly dnsRefreshRateMs: number;
   readonly dnsFailureRefreshRateMs: number;
   readonly dnsFamily: DnsFamily;
@@ -254,7 +270,12 @@ export function compileCluster(
   if (deprecatedCommon) compileCommonHttpOptions(deprecatedCommon, commonHttp);
   const deprecatedH1 = r.message('http_protocol_options');
   if (deprecatedH1) compileHttp1Options(deprecatedH1, http1);
-  r.unsupported('http2_protocol_options', 'HTTP/2 upstreams are not supported yet');
+  const httpProto = { upstream: UPSTREAM_HTTP1, http2: defaultHttp2Settings() };
+  const deprecatedH2 = r.message('http2_protocol_options');
+  if (deprecatedH2) {
+    compileHttp2Options(deprecatedH2, httpProto.http2);
+    httpProto.upstream = UPSTREAM_HTTP2;
+  }
   const deprecatedUp = r.message('upstream_http_protocol_options');
   if (deprecatedUp) compileUpstreamHttpOptions(deprecatedUp);
   const teo = r.raw('typed_extension_protocol_options');
@@ -272,7 +293,7 @@ export function compileCluster(
           ctx.error(path, `protocol options ${key} (${opened.typeName}) are not supported`);
           continue;
         }
-        compileHttpProtocolOptions(opened.reader, commonHttp, http1);
+        compileHttpProtocolOptions(opened.reader, commonHttp, http1, httpProto);
       }
     }
   }
@@ -385,6 +406,8 @@ export function compileCluster(
     thresholds,
     common: commonHttp,
     http1,
+    upstreamProtocol: httpProto.upstream,
+    http2: httpProto.http2,
     dnsRefreshRateMs,
     dnsFailureRefreshRateMs,
     dnsFamily,
@@ -520,7 +543,12 @@ function compileUpstreamHttpOptions(r: ProtoReader): void {
 }
 
 /** extensions.upstreams.http.v3.HttpProtocolOptions. */
-function compileHttpProtocolOptions(r: ProtoReader, common: CommonHttpSettings, http1: Http1Settings): void {
+function compileHttpProtocolOptions(
+  r: ProtoReader,
+  common: CommonHttpSettings,
+  http1: Http1Settings,
+  proto: { upstream: number; http2: Http2Settings },
+): void {
   const c = r.message('common_http_protocol_options');
   if (c) compileCommonHttpOptions(c, common);
   const up = r.message('upstream_http_protocol_options');
@@ -531,20 +559,33 @@ function compileHttpProtocolOptions(r: ProtoReader, common: CommonHttpSettings, 
     const e = r.message('explicit_http_config')!;
     const h = e.oneof(['http_protocol_options', 'http2_protocol_options', 'http3_protocol_options']);
     e.raw('protocol_config');
-    if (h === 'http_protocol_options') compileHttp1Options(e.message('http_protocol_options')!, http1);
-    else if (h !== undefined)
-      e.unsupported(h, `${h.replace('_protocol_options', '').toUpperCase()} upstreams are not supported yet`);
+    if (h === 'http_protocol_options') {
+      compileHttp1Options(e.message('http_protocol_options')!, http1);
+      proto.upstream = UPSTREAM_HTTP1;
+    } else if (h === 'http2_protocol_options') {
+      compileHttp2Options(e.message('http2_protocol_options')!, proto.http2);
+      proto.upstream = UPSTREAM_HTTP2;
+    } else if (h !== undefined) e.unsupported(h, 'HTTP/3 upstreams are not supported');
     e.done();
   } else if (which === 'use_downstream_protocol_config') {
     const d = r.message('use_downstream_protocol_config')!;
     const h1 = d.message('http_protocol_options');
     if (h1) compileHttp1Options(h1, http1);
-    // Downstream is HTTP/1.1 only for now, so the HTTP/2 options can never apply yet.
-    d.ignore('http2_protocol_options');
+    const h2 = d.message('http2_protocol_options');
+    if (h2) compileHttp2Options(h2, proto.http2);
+    proto.upstream = UPSTREAM_DOWNSTREAM;
     d.unsupported('http3_protocol_options', 'HTTP/3 is not supported');
     d.done();
   } else if (which === 'auto_config') {
-    r.unsupported('auto_config', 'ALPN-negotiated upstream protocol is not supported yet');
+    const a = r.message('auto_config')!;
+    const h1 = a.message('http_protocol_options');
+    if (h1) compileHttp1Options(h1, http1);
+    const h2 = a.message('http2_protocol_options');
+    if (h2) compileHttp2Options(h2, proto.http2);
+    a.unsupported('http3_protocol_options', 'HTTP/3 is not supported');
+    a.unsupported('alternate_protocols_cache_options', 'alternate protocols caches are not supported');
+    a.done();
+    proto.upstream = UPSTREAM_AUTO;
   }
   r.unsupported('http_filters', 'upstream HTTP filters are not supported');
   r.unsupported('header_validation_config', 'header validation extensions are not supported');
@@ -735,6 +776,7 @@ export class Cluster {
   initialized = false;
   private initWaiters: (() => void)[] = [];
   poolSettings: PoolSettings;
+  h2PoolSettings: H2PoolSettings;
   /** Set on hosts for ORIGINAL_DST when last used. */
   private readonly lastUsed = new Map<Host, number>();
 
@@ -746,7 +788,13 @@ export class Cluster {
     this.random = options.random ?? Math.random;
     this.lookup = options.lookup ?? (dns.lookup as unknown as DnsLookup);
     this.poolSettings = this.buildPoolSettings();
+    this.h2PoolSettings = this.buildH2PoolSettings();
     this.start();
+  }
+
+  private buildH2PoolSettings(): H2PoolSettings {
+    const c = this.config;
+    return { ...this.poolSettings, http2: c.http2, alpnAuto: c.upstreamProtocol === UPSTREAM_AUTO };
   }
 
   private buildPoolSettings(): PoolSettings {
@@ -814,13 +862,15 @@ export class Cluster {
     this.config = config;
     this.rm.thresholds = config.thresholds;
     this.poolSettings = this.buildPoolSettings();
+    this.h2PoolSettings = this.buildH2PoolSettings();
     for (const h of this.hostsByKey.values()) {
+      h.alpnH2 = undefined;
       this.configureHost(h);
-      if (h.pool) {
-        // Existing connections finish their requests; new ones use the new settings.
-        h.pool.drain();
-        h.pool = undefined;
-      }
+      // Existing connections finish their requests; new ones use the new settings.
+      h.pool?.drain();
+      h.pool = undefined;
+      h.h2Pool?.drain();
+      h.h2Pool = undefined;
     }
     if (config.type === 'STATIC') this.applyAssignment(config.loadAssignment!);
     if (config.type === 'STRICT_DNS' || config.type === 'LOGICAL_DNS') {
@@ -898,16 +948,19 @@ export class Cluster {
       });
       host.transport = new UnavailableTransportSocket(why, m);
     }
-    if (host.transport !== before && host.pool) {
+    if (host.transport !== before) {
       // Connections opened with the old socket finish their requests; new ones use the new one.
-      host.pool.drain();
+      host.pool?.drain();
       host.pool = undefined;
+      host.h2Pool?.drain();
+      host.h2Pool = undefined;
     }
   }
 
   private retireHost(host: Host): void {
     host.removed = true;
-    if (host.pool) host.pool.drain();
+    host.pool?.drain();
+    host.h2Pool?.drain();
   }
 
   private setHosts(
@@ -1031,7 +1084,28 @@ export class Cluster {
     return pickWithPredicate(lb, ctx);
   }
 
-  /** The pool of a host (created on first use). */
+  /** Whether a request to `host` goes over HTTP/2 (given the downstream protocol). */
+  usesHttp2(host: Host, downstreamHttp2: boolean): boolean {
+    const p = this.config.upstreamProtocol;
+    if (p === UPSTREAM_AUTO) {
+      // ALPN needs TLS; without it (or once the host picked http/1.1) HTTP/1.1 is used.
+      const tls = (host.transport ?? this.config.transport).kind.startsWith('tls');
+      return tls && host.alpnH2 !== false;
+    }
+    return p === UPSTREAM_HTTP2 || (p === UPSTREAM_DOWNSTREAM && downstreamHttp2);
+  }
+
+  /** The HTTP/2 pool of a host (created on first use). */
+  h2Pool(host: Host): H2Pool {
+    let p = host.h2Pool;
+    if (p === undefined) {
+      p = new H2Pool(host, this.h2PoolSettings);
+      host.h2Pool = p;
+    }
+    return p;
+  }
+
+  /** The HTTP/1.1 pool of a host (created on first use). */
   pool(host: Host): H1Pool {
     let p = host.pool;
     if (p === undefined) {
@@ -1152,9 +1226,11 @@ export class Cluster {
     this.destroyed = true;
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
     if (this.cleanupTimer) clearInterval(this.cleanupTimer);
-    const pools = [...this.hostsByKey.values()]
-      .map((h) => h.pool)
-      .filter((p): p is H1Pool => p !== undefined);
+    const pools: (H1Pool | H2Pool)[] = [];
+    for (const h of this.hostsByKey.values()) {
+      if (h.pool) pools.push(h.pool);
+      if (h.h2Pool) pools.push(h.h2Pool);
+    }
     let left = pools.length;
     if (left === 0) {
       onDrained?.();
@@ -1172,7 +1248,10 @@ export class Cluster {
     this.destroyed = true;
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
     if (this.cleanupTimer) clearInterval(this.cleanupTimer);
-    for (const h of this.hostsByKey.values()) h.pool?.destroy();
+    for (const h of this.hostsByKey.values()) {
+      h.pool?.destroy();
+      h.h2Pool?.destroy();
+    }
   }
 }
 

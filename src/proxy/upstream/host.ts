@@ -5,6 +5,7 @@
  * so their pools and warm connections survive an EDS push.
  */
 import type { H1Pool } from './pool/h1.ts';
+import type { H2Pool } from './pool/h2.ts';
 import type { TransportSocketFactory } from './transport-socket.ts';
 
 export const HEALTH_HEALTHY = 0;
@@ -42,6 +43,9 @@ export class Host {
   /** Set once removed from its cluster: pools drain and no new requests are assigned. */
   removed = false;
   pool: H1Pool | undefined;
+  h2Pool: H2Pool | undefined;
+  /** auto_config clusters: what ALPN negotiated with this host (undefined = not known yet). */
+  alpnH2: boolean | undefined = undefined;
 
   constructor(
     cluster: HostCluster,

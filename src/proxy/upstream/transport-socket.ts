@@ -19,12 +19,15 @@ export interface TransportSocketFactory {
   /**
    * Opens a connection; `onReady` fires once application data may flow, `onError` on failure.
    * `allowHalfOpen` keeps our side writable after the peer's FIN (tcp_proxy half-close).
+   * `alpnFallback` is offered over TLS when the config sets no ALPN (HTTP/2 pools pass 'h2',
+   * as Envoy does for HTTP/2 clusters).
    */
   connect(
     host: Host,
     onReady: () => void,
     onError: (err: Error) => void,
     allowHalfOpen?: boolean,
+    alpnFallback?: readonly string[],
   ): net.Socket;
 }
 
@@ -112,8 +115,15 @@ export class TlsTransportSocketFactory implements TransportSocketFactory {
     }
   }
 
-  connect(host: Host, onReady: () => void, onError: (err: Error) => void, allowHalfOpen = false): net.Socket {
+  connect(
+    host: Host,
+    onReady: () => void,
+    onError: (err: Error) => void,
+    allowHalfOpen = false,
+    alpnFallback?: readonly string[],
+  ): net.Socket {
     const st = this.settings;
+    const alpn = st.alpn.length > 0 ? st.alpn : alpnFallback;
     const s = tls.connect({
       // net.Socket options passed through by tls.connect (not in the TLS option types).
       ...({
@@ -125,7 +135,7 @@ export class TlsTransportSocketFactory implements TransportSocketFactory {
       port: host.port,
       servername: st.sni,
       secureContext: this.contexts.secureContext(),
-      ALPNProtocols: st.alpn.length > 0 ? [...st.alpn] : undefined,
+      ALPNProtocols: alpn !== undefined && alpn.length > 0 ? [...alpn] : undefined,
       // Envoy verifies the chain only when trust anchors are configured, and never checks the
       // certificate against the SNI by itself; SAN matchers below are the identity check.
       rejectUnauthorized: st.ca !== undefined,

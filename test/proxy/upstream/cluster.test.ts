@@ -62,11 +62,11 @@ test('unsupported cluster fields are errors naming the field', (t: TestContext) 
       {
         typed_extension_protocol_options: {
           'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': any(TYPE.HTTP_PROTOCOL_OPTIONS, {
-            explicit_http_config: { http2_protocol_options: {} },
+            explicit_http_config: { http2_protocol_options: { allow_metadata: true } },
           }),
         },
       },
-      'typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_config.http2_protocol_options',
+      'typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_config.http2_protocol_options.allow_metadata',
     ],
     [
       { circuit_breakers: { thresholds: [{ retry_budget: { budget_percent: { value: 20 } } }] } },

@@ -1,7 +1,9 @@
 /**
- * The HTTP connection manager (Envoy's http_connection_manager) for HTTP/1.1 downstream
- * connections on raw sockets: one `HttpConnection` per socket runs the codec, one
- * `ActiveStream` per request runs the HTTP filter chain (the router last), sanitises and
+ * The HTTP connection manager (Envoy's http_connection_manager) for downstream connections:
+ * one `HttpConnection` per socket runs the codec — HTTP/1.1 here, or HTTP/2 (codec-h2.ts) when
+ * the socket negotiated ALPN h2, the codec is HTTP2, or an AUTO cleartext connection opens with
+ * the HTTP/2 preface — and one `ActiveStream` per request (whatever the codec) runs the HTTP
+ * filter chain (the router last), sanitises and
  * decorates headers the way Envoy does (x-request-id, x-forwarded-for/proto, internal vs
  * external, x-envoy-* stripping), enforces request/idle/stream timeouts and limits, writes local
  * replies with response flags, and proxies WebSocket-style upgrades.
@@ -10,6 +12,7 @@
  * the current response is complete, so responses go out strictly in order.
  */
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { latin1Write } from '../../common/bytes.ts';
 import { isInternalAddress } from '../../common/cidr.ts';
 import { httpDate } from '../../common/http-date.ts';
@@ -25,7 +28,7 @@ import {
   RF_STREAM_IDLE_TIMEOUT,
 } from '../../stream-info.ts';
 import type { Host } from '../../upstream/host.ts';
-import { enterIo, exitIo, WriteBuffer } from '../write-buffer.ts';
+import { enterIo, exitIo, type Pausable, WriteBuffer } from '../write-buffer.ts';
 import {
   chunkHeader,
   H1Parser,
@@ -37,6 +40,7 @@ import {
   METHOD_HEAD,
   statusLine,
 } from './codec-h1.ts';
+import { H2Downstream, type H2StreamIo, matchH2Preface } from './codec-h2.ts';
 import {
   CONTINUE,
   type FilterStatus,
@@ -49,6 +53,8 @@ import {
 import { orderChecked } from './filters/order-check.ts';
 import { PAUSE_STASH, PAUSE_UPSTREAM_FULL } from './flow-control.ts';
 import {
+  CODEC_AUTO,
+  CODEC_HTTP2,
   FCC_ALWAYS_FORWARD_ONLY,
   FCC_FORWARD_ONLY,
   FCC_SANITIZE,
@@ -195,6 +201,10 @@ export class HttpConnection implements H1ParserHandler {
   /** Raw pipe after an accepted upgrade. */
   upgraded = false;
   private onClosed: ((conn: HttpConnection) => void) | undefined;
+  /** The HTTP/2 codec, once the connection speaks HTTP/2 (then the H1 parser is unused). */
+  h2: H2Downstream | null = null;
+  /** AUTO on cleartext: the first bytes decide between HTTP/1.1 and the HTTP/2 preface. */
+  private sniff = false;
 
   constructor(
     socket: Socket,
@@ -230,7 +240,26 @@ export class HttpConnection implements H1ParserHandler {
     this.armIdle(now);
     if (config.common.maxConnectionDurationMs > 0)
       this.timer.wakeAt(now + config.common.maxConnectionDurationMs);
+    const alpn = (socket as Partial<TLSSocket>).alpnProtocol;
+    if (config.codec === CODEC_HTTP2 || (config.codec === CODEC_AUTO && alpn === 'h2')) {
+      this.startH2(null);
+      return;
+    }
+    this.sniff = config.codec === CODEC_AUTO && !info.secure;
     if (config.requestHeadersTimeoutMs > 0) this.timer.wakeAt(now + config.requestHeadersTimeoutMs);
+  }
+
+  /** Switches this connection to HTTP/2; `initial` holds bytes already read (the preface). */
+  private startH2(initial: Buffer | null): void {
+    const st = this.config.stats;
+    st.downstreamCxHttp1Total.value--;
+    st.downstreamCxHttp1Active.value--;
+    st.downstreamCxHttp2Total.value++;
+    st.downstreamCxHttp2Active.value++;
+    this.socket.removeListener('data', this.onData);
+    this.socket.removeListener('end', this.onEnd);
+    this.stash = null;
+    this.h2 = new H2Downstream(this, initial);
   }
 
   private armIdle(now: number): void {
@@ -250,6 +279,18 @@ export class HttpConnection implements H1ParserHandler {
     if (this.closed) return;
     if (this.stash === null) this.stash = chunk;
     else this.stash = Buffer.concat([this.stash, chunk]);
+    if (this.sniff) {
+      const m = matchH2Preface(this.stash);
+      if (m < 0) return; // a prefix of the preface so far: wait for more
+      this.sniff = false;
+      if (m > 0) {
+        // The HTTP/2 codec counts its own bytes from here (it re-reads these).
+        this.bytesIn -= this.stash.length;
+        this.config.stats.downstreamCxRxBytesTotal.value -= this.stash.length;
+        this.startH2(this.stash);
+        return;
+      }
+    }
     enterIo();
     try {
       this.drive();
@@ -318,7 +359,7 @@ export class HttpConnection implements H1ParserHandler {
   onMessageHead(p: H1Parser): number {
     const now = Date.now();
     this.idleDeadline = 0;
-    const s = new ActiveStream(this, p, now);
+    const s = new ActiveStream(this, p.headers, p.method, p.methodCode, p.versionMinor, now);
     this.stream = s;
     this.requestsServed++;
     const st = this.config.stats;
@@ -422,10 +463,17 @@ export class HttpConnection implements H1ParserHandler {
     if (this.delayedClose) clearTimeout(this.delayedClose);
     const st = this.config.stats;
     st.downstreamCxActive.value--;
-    st.downstreamCxHttp1Active.value--;
     st.downstreamCxDestroy.value++;
     if (this.closing) st.downstreamCxDestroyLocal.value++;
     else st.downstreamCxDestroyRemote.value++;
+    if (this.h2 !== null) {
+      st.downstreamCxHttp2Active.value--;
+      this.h2.onSocketClosed();
+      this.writer.detach();
+      this.onClosed?.(this);
+      return;
+    }
+    st.downstreamCxHttp1Active.value--;
     st.downstreamCxTxBytesTotal.value += this.writer.bytesWritten;
     const s = this.stream;
     if (s !== null && !s.done) {
@@ -441,6 +489,10 @@ export class HttpConnection implements H1ParserHandler {
 
   /** Called by a stream when it is fully done (response sent and request read, or reset). */
   streamFinished(s: ActiveStream): void {
+    if (s.h2 !== null) {
+      this.h2?.streamFinished(s);
+      return;
+    }
     if (this.stream !== s) return;
     this.stream = null;
     const now = Date.now();
@@ -463,6 +515,10 @@ export class HttpConnection implements H1ParserHandler {
 
   /** Ends the connection once queued output is written (FIN, then a bounded wait). */
   closeGracefully(): void {
+    if (this.h2 !== null) {
+      this.h2.drain();
+      return;
+    }
     if (this.closed || this.closing) {
       if (this.closing) this.writer.flush();
       return;
@@ -484,12 +540,22 @@ export class HttpConnection implements H1ParserHandler {
     if (this.delayedClose) clearTimeout(this.delayedClose);
     this.delayedClose = undefined;
     this.writer.flush();
+    this.h2?.destroy();
     this.socket.destroy();
   };
+
+  /** The HTTP/2 codec is closing the connection itself (GOAWAY sent, or destroyed). */
+  h2Closing(): void {
+    this.closing = true;
+  }
 
   /** Stops new requests (listener drain): idle connections close, busy ones after the response. */
   drain(): void {
     this.draining = true;
+    if (this.h2 !== null) {
+      this.h2.drain();
+      return;
+    }
     if (this.stream === null && !this.closing) {
       this.config.stats.downstreamCxDrainClose.value++;
       this.closeGracefully();
@@ -502,13 +568,18 @@ export class HttpConnection implements H1ParserHandler {
     const mcd = c.common.maxConnectionDurationMs;
     if (mcd > 0) {
       if (now - this.createdAt >= mcd) {
-        c.stats.downstreamCxMaxDurationReached.value++;
+        if (!this.draining) c.stats.downstreamCxMaxDurationReached.value++;
         this.draining = true;
-        if (this.stream === null) {
+        if (this.h2 !== null) this.h2.drain();
+        else if (this.stream === null) {
           this.closeGracefully();
           return;
         }
       } else this.timer.wakeAt(this.createdAt + mcd);
+    }
+    if (this.h2 !== null) {
+      this.h2.onTimer(now);
+      return;
     }
     const s = this.stream;
     if (s !== null) {
@@ -593,17 +664,25 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   private maxDurationDeadline = 0;
   /** Set when a local reply is being written (filters must not write more). */
   private replying = false;
-  /** Request body seen so far without a filter taking it (for too-large checks). */
   private continueSent = false;
+  /** The HTTP/2 stream this request arrived on (null for HTTP/1.x). */
+  h2: H2StreamIo | null = null;
 
-  constructor(conn: HttpConnection, p: H1Parser, now: number) {
+  constructor(
+    conn: HttpConnection,
+    headers: HeaderMap,
+    method: string,
+    methodCode: number,
+    versionMinor: number,
+    now: number,
+  ) {
     this.conn = conn;
     this.hcm = conn.config;
     this.connection = conn.info;
-    this.requestHeaders = p.headers;
-    this.method = p.method;
-    this.methodCode = p.methodCode;
-    this.versionMinor = p.versionMinor;
+    this.requestHeaders = headers;
+    this.method = method;
+    this.methodCode = methodCode;
+    this.versionMinor = versionMinor;
     this.startTime = now;
     this.downstreamAddress = conn.info.remoteAddress;
     this.idleTimeoutMs = this.hcm.streamIdleTimeoutMs;
@@ -614,16 +693,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   /** Runs everything that happens on the request head; returns the parser action. */
   start(p: H1Parser): number {
     const c = this.hcm;
-    const now = this.startTime;
-    if (this.idleTimeoutMs > 0) this.conn.timer.wakeAt(now + this.idleTimeoutMs);
-    if (c.requestTimeoutMs > 0) {
-      this.requestDeadline = now + c.requestTimeoutMs;
-      this.conn.timer.wakeAt(this.requestDeadline);
-    }
-    if (c.common.maxStreamDurationMs > 0) {
-      this.maxDurationDeadline = now + c.common.maxStreamDurationMs;
-      this.conn.timer.wakeAt(this.maxDurationDeadline);
-    }
+    this.armDeadlines();
     if (p.connClose || (p.versionMinor === 0 && !p.connKeepAlive)) this.closeAfter = true;
     this.expectBody = p.chunked || p.contentLength > 0;
 
@@ -638,8 +708,8 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
       this.sendLocalReply({ status: 403, body: '', details: 'upgrade_failed' });
       return HEAD_CONTINUE;
     }
-    if (!this.resolveTarget(p)) return HEAD_CONTINUE;
-    this.sanitizeHeaders(p);
+    if (!this.resolveTarget(p.target(), p.versionMinor)) return HEAD_CONTINUE;
+    this.sanitizeHeaders(p.upgradeRequested, `1.${p.versionMinor}`);
 
     // Upgrades (WebSocket and friends); h2c upgrades are declined by ignoring them.
     let action = HEAD_CONTINUE;
@@ -676,6 +746,44 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
       }
     }
 
+    this.createFilters();
+    this.runDecodeHeaders(0, !this.expectBody);
+    return action;
+  }
+
+  /**
+   * Runs everything that happens on an HTTP/2 request head (pseudo-headers already mapped:
+   * `host` carries :authority). The codec calls decodeComplete afterwards when endStream.
+   */
+  startH2(target: string, endStream: boolean): void {
+    this.armDeadlines();
+    this.expectBody = !endStream;
+    if (this.methodCode === METHOD_CONNECT) {
+      this.sendLocalReply({ status: 403, body: '', details: 'upgrade_failed' });
+      return;
+    }
+    if (!this.resolveTarget(target, 1)) return;
+    this.sanitizeHeaders(false, '2');
+    this.createFilters();
+    this.runDecodeHeaders(0, endStream);
+  }
+
+  private armDeadlines(): void {
+    const c = this.hcm;
+    const now = this.startTime;
+    if (this.idleTimeoutMs > 0) this.conn.timer.wakeAt(now + this.idleTimeoutMs);
+    if (c.requestTimeoutMs > 0) {
+      this.requestDeadline = now + c.requestTimeoutMs;
+      this.conn.timer.wakeAt(this.requestDeadline);
+    }
+    if (c.common.maxStreamDurationMs > 0) {
+      this.maxDurationDeadline = now + c.common.maxStreamDurationMs;
+      this.conn.timer.wakeAt(this.maxDurationDeadline);
+    }
+  }
+
+  private createFilters(): void {
+    const c = this.hcm;
     const factories = c.filterFactories;
     const filters = this.filters;
     for (let i = 0; i < factories.length; i++) {
@@ -690,19 +798,17 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
         this.hasEncodeFilters = true;
       }
     }
-    this.runDecodeHeaders(0, !this.expectBody);
-    return action;
   }
 
   /** Request target → path and authority; false when a reply was sent. */
-  private resolveTarget(p: H1Parser): boolean {
+  private resolveTarget(requestTarget: string, versionMinor: number): boolean {
     const c = this.hcm;
     const h = this.requestHeaders;
-    let target = p.target();
+    let target = requestTarget;
     let authority: string | undefined;
     const c0 = target.charCodeAt(0);
     if (c0 !== 47 /* '/' */) {
-      if (target === '*' && p.methodCode === 6 /* OPTIONS */) {
+      if (target === '*' && this.methodCode === 6 /* OPTIONS */) {
         // asterisk-form: routed as "*", which only exact routes can match.
       } else if (/^https?:\/\//i.test(target)) {
         if (!c.http1.allowAbsoluteUrl) {
@@ -768,7 +874,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     } else {
       authority = h.getKnown(H_HOST);
       if (authority === undefined) {
-        if (c.http1.defaultHostForHttp10 !== '' && p.versionMinor === 0) {
+        if (c.http1.defaultHostForHttp10 !== '' && versionMinor === 0) {
           authority = c.http1.defaultHostForHttp10;
           h.addKnown(H_HOST, authority);
         } else {
@@ -776,7 +882,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
         }
       }
     }
-    if (authority === '' && p.versionMinor === 1) {
+    if (authority === '' && versionMinor === 1) {
       this.closeAfter = true;
       this.sendLocalReply({ status: 400, body: '', details: 'missing_host_header' });
       return false;
@@ -817,10 +923,9 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   }
 
   /** Hop-by-hop removal and Envoy's request header mutations (XFF, XFP, internal, request id). */
-  private sanitizeHeaders(p: H1Parser): void {
+  private sanitizeHeaders(upgrade: boolean, viaVersion: string): void {
     const c = this.hcm;
     const h = this.requestHeaders;
-    const upgrade = p.upgradeRequested;
     // Hop-by-hop (RFC 9110 §7.6.1); framing headers are regenerated on the upstream side.
     h.removeKnown(H_CONNECTION);
     h.removeKnown(H_KEEP_ALIVE);
@@ -916,7 +1021,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     } else {
       this.requestId = h.getKnown(H_X_REQUEST_ID) ?? '';
     }
-    if (c.via !== '') h.add('via', `1.${p.versionMinor} ${c.via}`);
+    if (c.via !== '') h.add('via', `${viaVersion} ${c.via}`);
   }
 
   // HttpStream.
@@ -935,7 +1040,44 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   }
 
   get protocol(): string {
+    if (this.h2 !== null) return 'HTTP/2';
     return this.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
+  }
+
+  /** The request body has no declared length (chunked on HTTP/1.1; no content-length on h2). */
+  get requestChunked(): boolean {
+    if (this.h2 !== null) return !this.requestHeaders.hasKnown(H_CONTENT_LENGTH);
+    return this.conn.parser.chunked;
+  }
+
+  /** What stops and restarts reading this request's body (the socket, or the h2 stream). */
+  get requestSource(): Pausable {
+    return this.h2 ?? this.conn;
+  }
+
+  pauseRequestFor(reason: number): void {
+    if (this.h2 !== null) this.h2.pauseFor(reason);
+    else this.conn.pauseFor(reason);
+  }
+
+  resumeRequestFor(reason: number): void {
+    if (this.h2 !== null) this.h2.resumeFor(reason);
+    else this.conn.resumeFor(reason);
+  }
+
+  /** Pauses `source` (an upstream reader) while the downstream side cannot take more. */
+  throttleResponseSource(source: Pausable): void {
+    if (this.h2 !== null) this.h2.throttle(source);
+    else this.conn.writer.throttle(source);
+  }
+
+  private touch(now: number): void {
+    this.conn.lastActivity = now;
+    if (this.h2 !== null) this.h2.lastActivity = now;
+  }
+
+  private get lastActivity(): number {
+    return this.h2 !== null ? this.h2.lastActivity : this.conn.lastActivity;
   }
 
   clearRouteCache(): void {
@@ -985,7 +1127,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
 
   decodeData(data: Buffer, end: boolean): void {
     if (this.done || this.replying) return;
-    this.conn.lastActivity = Date.now();
+    this.touch(Date.now());
     if (this.decodeStopped) {
       (this.decodeQueue ??= []).push({ data, end, from: 0 });
       return;
@@ -1171,6 +1313,17 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     if (c.alwaysSetRequestIdInResponse && this.requestId !== '' && !h.hasKnown(H_X_REQUEST_ID)) {
       h.addKnown(H_X_REQUEST_ID, this.requestId);
     }
+    if (this.h2 !== null) {
+      h.removeKnown(H_UPGRADE);
+      const none =
+        noBody || status < 200 || status === 204 || status === 304 || this.methodCode === METHOD_HEAD;
+      this.framing = none ? FRAME_NONE : FRAME_LENGTH;
+      if (!none && contentLength >= 0 && !h.hasKnown(H_CONTENT_LENGTH))
+        h.addKnown(H_CONTENT_LENGTH, String(contentLength));
+      this.headersWritten = true;
+      this.bytesSent += this.h2.respond(status, h, none);
+      return;
+    }
     let extra = '';
     if (status === 101) {
       this.framing = FRAME_RAW;
@@ -1223,7 +1376,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     if (this.done || !this.headersWritten) return;
     const n = end - start;
     if (n === 0) return;
-    this.conn.lastActivity = Date.now();
+    this.touch(Date.now());
     if (this.hasEncodeFilters) {
       const data = buf.subarray(start, end);
       const fs = this.filters;
@@ -1237,6 +1390,11 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
           return;
         }
       }
+    }
+    if (this.h2 !== null) {
+      if (this.framing !== FRAME_NONE) this.h2.write(buf, start, end);
+      this.bytesSent += n;
+      return;
     }
     const w = this.conn.writer;
     switch (this.framing) {
@@ -1257,6 +1415,11 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     if (this.done || !this.headersWritten) return;
     if (this.hasEncodeFilters && trailers !== undefined) {
       for (let i = this.filters.length - 1; i >= 0; i--) this.filters[i].onResponseTrailers?.(this, trailers);
+    }
+    if (this.h2 !== null) {
+      if (trailers !== undefined && trailers.size > 0 && this.framing !== FRAME_NONE)
+        this.h2.setTrailers(trailers);
+      return;
     }
     const w = this.conn.writer;
     if (this.framing === FRAME_CHUNKED) {
@@ -1286,13 +1449,14 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
         if (f.onResponseBody !== undefined) f.onResponseBody(this, EMPTY, true);
       }
     }
-    if (this.framing === FRAME_CHUNKED) this.encodeTrailers(trailers);
+    if (this.framing === FRAME_CHUNKED || this.h2 !== null) this.encodeTrailers(trailers);
     this.responseDone();
   }
 
   private responseDone(): void {
     if (this.responseComplete) return;
     this.responseComplete = true;
+    if (this.h2 !== null) this.h2.endResponse();
     if (this.framing === FRAME_EOF) this.closeAfter = true;
     if (this.upgradeType !== undefined && this.framing === FRAME_RAW) {
       // Upstream ended its side of the tunnel: half-close downstream.
@@ -1306,7 +1470,11 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     if (this.done || !this.responseComplete) return;
     if (!this.requestComplete) {
       if (!this.expectBody) return; // the completion event follows at once
-      if (this.framing !== FRAME_RAW) {
+      if (this.h2 !== null) {
+        // HTTP/2 ends just this stream: the rest of the request is refused with RST_STREAM.
+        this.hcm.stats.downstreamRqResponseBeforeRqComplete.value++;
+        this.h2.abandonRequest();
+      } else if (this.framing !== FRAME_RAW) {
         this.hcm.stats.downstreamRqResponseBeforeRqComplete.value++;
         this.closeAfter = true;
       } else return; // upgraded: wait for the client's side
@@ -1342,6 +1510,12 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     st.downstreamRqActive.value--;
     if (this.upgradeType !== undefined) st.downstreamCxUpgradesActive.value--;
     for (const f of this.filters) f.onDone?.(this);
+    if (this.h2 !== null) {
+      // HTTP/2: RST_STREAM for this stream only; the connection carries on.
+      this.h2.reset();
+      this.conn.streamFinished(this);
+      return;
+    }
     this.conn.stream = this.conn.stream === this ? null : this.conn.stream;
     this.conn.destroy();
   }
@@ -1362,7 +1536,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     if (this.isGrpc && status !== 101) {
       // gRPC clients read status from grpc-status, so local replies become trailers-only gRPC.
       h.add('content-type', 'application/grpc');
-      h.add('grpc-status', String(grpcStatusOf(status)));
+      h.add('grpc-status', String(reply.grpcStatus ?? grpcStatusOf(status)));
       if (body !== '') h.add('grpc-message', encodeURIComponent(body));
       status = 200;
       body = '';
@@ -1386,7 +1560,8 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   encode100Continue(): void {
     if (this.continueSent || this.headersWritten || this.done) return;
     this.continueSent = true;
-    this.conn.writer.copy(CONTINUE_100, 0, CONTINUE_100.length);
+    if (this.h2 !== null) this.h2.send100();
+    else this.conn.writer.copy(CONTINUE_100, 0, CONTINUE_100.length);
   }
 
   /** Called from the connection's timer sweep. */
@@ -1410,7 +1585,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
       this.conn.timer.wakeAt(this.maxDurationDeadline);
     }
     if (this.idleTimeoutMs > 0 && this.upgradeType === undefined) {
-      const deadline = this.conn.lastActivity + this.idleTimeoutMs;
+      const deadline = this.lastActivity + this.idleTimeoutMs;
       if (now >= deadline) {
         c.stats.downstreamRqIdleTimeout.value++;
         this.timeoutReply(408, 'stream timeout', 'stream_idle_timeout', RF_STREAM_IDLE_TIMEOUT);
@@ -1442,7 +1617,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   /** Overrides the stream idle timeout (route idle_timeout). */
   setIdleTimeout(ms: number): void {
     this.idleTimeoutMs = ms;
-    if (ms > 0) this.conn.timer.wakeAt(this.conn.lastActivity + ms);
+    if (ms > 0) this.conn.timer.wakeAt(this.lastActivity + ms);
   }
 
   setMaxDuration(ms: number): void {
@@ -1478,7 +1653,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
       case FV_DOWNSTREAM_LOCAL_PORT:
         return String(ci.localPort);
       case FV_PROTOCOL:
-        return this.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
+        return this.protocol;
       case FV_REQ:
         return arg === ':path'
           ? this.path

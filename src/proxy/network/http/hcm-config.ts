@@ -25,9 +25,12 @@ import {
   type CommonHttpSettings,
   compileCommonHttpOptions,
   compileHttp1Options,
+  compileHttp2Options,
   defaultCommonHttpSettings,
   defaultHttp1Settings,
+  defaultHttp2Settings,
   type Http1Settings,
+  type Http2Settings,
 } from './protocol-options.ts';
 import { compileRouteConfigurationInto, type RouteTable } from './router/route-table.ts';
 // The router registers itself as the terminal filter.
@@ -79,6 +82,10 @@ export interface HcmEnv {
   readonly trafficDirection?: string;
 }
 
+export const CODEC_AUTO = 0;
+export const CODEC_HTTP1 = 1;
+export const CODEC_HTTP2 = 2;
+
 export const SERVER_OVERWRITE = 0;
 export const SERVER_APPEND_IF_ABSENT = 1;
 export const SERVER_PASS_THROUGH = 2;
@@ -103,6 +110,8 @@ export class HcmStats {
   readonly downstreamCxActive: Gauge;
   readonly downstreamCxHttp1Total: Counter;
   readonly downstreamCxHttp1Active: Gauge;
+  readonly downstreamCxHttp2Total: Counter;
+  readonly downstreamCxHttp2Active: Gauge;
   readonly downstreamCxDestroy: Counter;
   readonly downstreamCxDestroyRemote: Counter;
   readonly downstreamCxDestroyLocal: Counter;
@@ -118,6 +127,7 @@ export class HcmStats {
   readonly downstreamCxUpgradesActive: Gauge;
   readonly downstreamRqTotal: Counter;
   readonly downstreamRqHttp1Total: Counter;
+  readonly downstreamRqHttp2Total: Counter;
   readonly downstreamRqActive: Gauge;
   readonly downstreamRqCompleted: Counter;
   readonly downstreamRqCodes: CodeCounters;
@@ -146,6 +156,8 @@ export class HcmStats {
     this.downstreamCxActive = s.gauge('downstream_cx_active');
     this.downstreamCxHttp1Total = s.counter('downstream_cx_http1_total');
     this.downstreamCxHttp1Active = s.gauge('downstream_cx_http1_active');
+    this.downstreamCxHttp2Total = s.counter('downstream_cx_http2_total');
+    this.downstreamCxHttp2Active = s.gauge('downstream_cx_http2_active');
     this.downstreamCxDestroy = s.counter('downstream_cx_destroy');
     this.downstreamCxDestroyRemote = s.counter('downstream_cx_destroy_remote');
     this.downstreamCxDestroyLocal = s.counter('downstream_cx_destroy_local');
@@ -161,6 +173,7 @@ export class HcmStats {
     this.downstreamCxUpgradesActive = s.gauge('downstream_cx_upgrades_active');
     this.downstreamRqTotal = s.counter('downstream_rq_total');
     this.downstreamRqHttp1Total = s.counter('downstream_rq_http1_total');
+    this.downstreamRqHttp2Total = s.counter('downstream_rq_http2_total');
     this.downstreamRqActive = s.gauge('downstream_rq_active');
     this.downstreamRqCompleted = s.counter('downstream_rq_completed');
     this.downstreamRqCodes = new CodeCounters(s, 'downstream_rq');
@@ -193,6 +206,9 @@ export class HcmConfig {
   maxRequestHeadersBytes = 60 * 1024;
   common: CommonHttpSettings = defaultCommonHttpSettings(3_600_000);
   http1: Http1Settings = defaultHttp1Settings();
+  /** codec_type: which protocols a cleartext connection may speak (TLS follows ALPN). */
+  codec = CODEC_AUTO;
+  http2: Http2Settings = defaultHttp2Settings();
   serverName = 'envoy';
   serverTransform = SERVER_OVERWRITE;
   /** scheme_header_transformation.scheme_to_overwrite, or undefined. */
@@ -251,8 +267,8 @@ export function compileHttpConnectionManagerInto(r: ProtoReader, env: HcmEnv): H
   c.assertFilterOrder = ASSERT_FILTER_ORDER.get();
   if (env.random) c.random = env.random;
   const codec = r.enumName('codec_type', CODEC_TYPES);
-  if (codec === 'HTTP2' || codec === 'HTTP3')
-    ctx.error(r.at('codec_type'), `${codec} connections are not supported yet`);
+  if (codec === 'HTTP3') ctx.error(r.at('codec_type'), 'HTTP3 connections are not supported');
+  c.codec = codec === 'HTTP2' ? CODEC_HTTP2 : codec === 'HTTP1' ? CODEC_HTTP1 : CODEC_AUTO;
   c.statPrefix = r.string('stat_prefix');
   if (c.statPrefix === '') ctx.error(r.at('stat_prefix'), 'stat_prefix is required');
   c.stats = new HcmStats(env.stats, c.statPrefix);
@@ -336,8 +352,8 @@ export function compileHttpConnectionManagerInto(r: ProtoReader, env: HcmEnv): H
   if (common) compileCommonHttpOptions(common, c.common);
   const h1 = r.message('http_protocol_options');
   if (h1) compileHttp1Options(h1, c.http1);
-  // HTTP/2 settings apply only to HTTP/2 connections, which this manager does not accept yet.
-  r.ignore('http2_protocol_options');
+  const h2 = r.message('http2_protocol_options');
+  if (h2) compileHttp2Options(h2, c.http2);
   r.unsupported('http3_protocol_options', 'HTTP/3 is not supported');
   c.serverName = r.string('server_name', 'envoy');
   c.serverTransform = SERVER_TRANSFORMS.indexOf(

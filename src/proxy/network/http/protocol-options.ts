@@ -111,3 +111,82 @@ export function compileHttp1Options(r: ProtoReader, out: Http1Settings): void {
   r.unsupported('ignore_http_11_upgrade', 'ignore_http_11_upgrade is not supported');
   r.done();
 }
+
+/** core.v3.Http2ProtocolOptions as settings node:http2 can apply (downstream and upstream). */
+export interface Http2Settings {
+  /** SETTINGS_HEADER_TABLE_SIZE (HPACK dynamic table). */
+  hpackTableSize: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS we advertise (downstream) / honour at most (upstream). */
+  maxConcurrentStreams: number;
+  /** SETTINGS_INITIAL_WINDOW_SIZE. */
+  initialStreamWindowSize: number;
+  /** The connection-level receive window (WINDOW_UPDATE on stream 0 after the handshake). */
+  initialConnectionWindowSize: number;
+  /** PING interval in ms for connection keepalive (0 = off) and the PING ack timeout. */
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
+}
+
+/** Envoy's defaults (which differ from the protocol's 65535-byte windows). */
+export function defaultHttp2Settings(): Http2Settings {
+  return {
+    hpackTableSize: 4096,
+    maxConcurrentStreams: 2147483647,
+    initialStreamWindowSize: 268435456,
+    initialConnectionWindowSize: 268435456,
+    keepaliveIntervalMs: 0,
+    keepaliveTimeoutMs: 0,
+  };
+}
+
+const MAX_WINDOW = 2147483647;
+
+/** Reads core.v3.Http2ProtocolOptions into `out`. */
+export function compileHttp2Options(r: ProtoReader, out: Http2Settings): void {
+  out.hpackTableSize = r.wrappedNumber('hpack_table_size', 4096);
+  out.maxConcurrentStreams = r.wrappedNumber('max_concurrent_streams', 2147483647);
+  if (out.maxConcurrentStreams < 1 || out.maxConcurrentStreams > MAX_WINDOW)
+    r.ctx.error(r.at('max_concurrent_streams'), 'must be between 1 and 2147483647');
+  out.initialStreamWindowSize = r.wrappedNumber('initial_stream_window_size', 268435456);
+  if (out.initialStreamWindowSize < 65535 || out.initialStreamWindowSize > MAX_WINDOW)
+    r.ctx.error(r.at('initial_stream_window_size'), 'must be between 65535 and 2147483647');
+  out.initialConnectionWindowSize = r.wrappedNumber('initial_connection_window_size', 268435456);
+  if (out.initialConnectionWindowSize < 65535 || out.initialConnectionWindowSize > MAX_WINDOW)
+    r.ctx.error(r.at('initial_connection_window_size'), 'must be between 65535 and 2147483647');
+  if (r.bool('allow_connect'))
+    r.ctx.error(r.at('allow_connect'), 'extended CONNECT over HTTP/2 is not supported');
+  if (r.bool('allow_metadata'))
+    r.ctx.error(r.at('allow_metadata'), 'HTTP/2 METADATA frames are not supported');
+  const ka = r.message('connection_keepalive');
+  if (ka) {
+    out.keepaliveIntervalMs = ka.duration('interval') ?? 0;
+    out.keepaliveTimeoutMs = ka.duration('timeout') ?? 0;
+    if (out.keepaliveIntervalMs > 0 && out.keepaliveTimeoutMs <= 0)
+      ka.ctx.error(ka.at('timeout'), 'a keepalive interval needs a timeout');
+    ka.unsupported('interval_jitter', 'keepalive interval jitter is not supported');
+    ka.unsupported('connection_idle_interval', 'connection_idle_interval is not supported');
+    ka.done();
+  }
+  // Flood-protection limits: node:http2 enforces its own fixed limits (nghttp2's), so a
+  // different configured value would not be honoured.
+  for (const f of [
+    'max_outbound_frames',
+    'max_outbound_control_frames',
+    'max_consecutive_inbound_frames_with_empty_payload',
+    'max_inbound_priority_frames_per_stream',
+    'max_inbound_window_update_frames_per_data_frame_sent',
+  ])
+    r.unsupported(f, `${f} is not supported (the HTTP/2 codec's built-in flood limits apply)`);
+  // Invalid messages always reset just the stream (Envoy's stream_error_on_invalid_http_messaging).
+  r.bool('stream_error_on_invalid_http_messaging');
+  const override = r.wrappedBool('override_stream_error_on_invalid_http_message');
+  if (override === false)
+    r.ctx.error(
+      r.at('override_stream_error_on_invalid_http_message'),
+      'an invalid HTTP/2 message always resets only its stream',
+    );
+  r.unsupported('custom_settings_parameters', 'custom SETTINGS parameters are not supported');
+  r.ignore('use_oghttp2_codec');
+  r.unsupported('max_metadata_size', 'HTTP/2 METADATA frames are not supported');
+  r.done();
+}

@@ -29,12 +29,18 @@ export const POOL_CONNECT_FAILURE = 1;
 export const POOL_CONNECT_TIMEOUT = 2;
 export const POOL_OVERFLOW = 3;
 export const POOL_DRAINED = 4;
+/** auto_config: ALPN chose HTTP/1.1 for this host; the request should go to its HTTP/1.1 pool. */
+export const POOL_USE_HTTP1 = 5;
 
 export const RESET_CONNECTION_TERMINATION = 1;
 export const RESET_CONNECTION_FAILURE = 2;
 export const RESET_PROTOCOL_ERROR = 3;
 export const RESET_LOCAL = 4;
 export const RESET_OVERFLOW = 5;
+/** HTTP/2: the peer refused the stream (REFUSED_STREAM, or beyond its GOAWAY). */
+export const RESET_REFUSED_STREAM = 6;
+/** HTTP/2: the peer reset the stream. */
+export const RESET_REMOTE = 7;
 
 /** Settings a pool reads from its cluster (a narrow view). */
 export interface PoolSettings {

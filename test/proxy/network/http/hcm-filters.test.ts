@@ -191,7 +191,7 @@ test('HCM fields that change behaviour and are unsupported are NACKed by path', 
   const cases: [Record<string, unknown>, string][] = [
     [{ tracing: { random_sampling: { value: 1 } } }, 'tracing'],
     [{ access_log: [{ name: 'envoy.access_loggers.file' }] }, 'access_log'],
-    [{ codec_type: 'HTTP2' }, 'codec_type'],
+    [{ codec_type: 'HTTP3' }, 'codec_type'],
     [{ local_reply_config: { mappers: [], body_format: { text_format: 'x' } } }, 'local_reply_config'],
     [{ scoped_routes: { name: 's' }, route_config: undefined }, 'scoped_routes'],
   ];

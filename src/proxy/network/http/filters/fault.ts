@@ -19,6 +19,7 @@ import {
   type HttpFilter,
   type HttpFilterFactory,
   type HttpStream,
+  type LocalReply,
   STOP,
 } from './filter.ts';
 import type { HttpFilterRegistration } from './registry.ts';
@@ -40,6 +41,8 @@ export interface FaultConfig {
   readonly delayPercent: Percent;
   /** HTTP status; -1 = from the x-envoy-fault-abort-request header; undefined = no abort. */
   readonly abortStatus: number | undefined;
+  /** grpc_status aborts: the gRPC code (gRPC requests get it; others see abortStatus 503). */
+  readonly abortGrpcStatus: number | undefined;
   readonly abortPercent: Percent;
   readonly headers: readonly HeaderMatcher[];
   readonly maxActiveFaults: number | undefined;
@@ -65,6 +68,7 @@ function compileFault(r: ProtoReader): FaultConfig {
     d.done();
   }
   let abortStatus: number | undefined;
+  let abortGrpcStatus: number | undefined;
   let abortPercent: Percent = { numerator: 0, denominator: 100 };
   const a = r.message('abort');
   if (a) {
@@ -78,9 +82,10 @@ function compileFault(r: ProtoReader): FaultConfig {
       abortStatus = -1;
       a.message('header_abort')?.done();
     } else if (which === 'grpc_status') {
-      // The connection manager derives grpc-status from the HTTP status of a local reply; an
-      // exact gRPC code needs a grpc-status field on LocalReply (connection-manager.ts).
-      a.unsupported('grpc_status', 'gRPC status aborts are not supported yet (use http_status)');
+      abortGrpcStatus = a.number('grpc_status');
+      if (abortGrpcStatus > 16) r.ctx.error(a.at('grpc_status'), 'grpc_status must be a gRPC code (0-16)');
+      // Non-gRPC requests hit by a gRPC abort get 503 (the HTTP equivalent of UNAVAILABLE).
+      abortStatus = 503;
     } else r.ctx.error(a.path, 'an abort needs http_status, grpc_status or header_abort');
     const p = a.message('percentage');
     if (p) abortPercent = compileFractionalPercent(p);
@@ -112,6 +117,7 @@ function compileFault(r: ProtoReader): FaultConfig {
     delayMs,
     delayPercent,
     abortStatus,
+    abortGrpcStatus,
     abortPercent,
     headers,
     maxActiveFaults: max,
@@ -182,12 +188,13 @@ class FaultFilter implements HttpFilter {
     return this.abortReply();
   }
 
-  private abortReply() {
+  private abortReply(): LocalReply {
     return {
       status: this.abortStatus,
       body: 'fault filter abort',
       details: 'fault_filter_abort',
       flags: RF_FAULT_INJECTED,
+      grpcStatus: this.config?.abortGrpcStatus,
     };
   }
 

@@ -24,6 +24,8 @@ export interface LocalReply {
   /** RF_* response flag bits. */
   readonly flags?: number;
   readonly headers?: readonly (readonly [string, string])[];
+  /** For gRPC requests: the grpc-status to send (default: mapped from `status`). */
+  readonly grpcStatus?: number;
 }
 
 export type FilterStatus = typeof CONTINUE | typeof STOP | LocalReply;

@@ -126,6 +126,12 @@ export class RouteEntry {
   maxStreamDurationMs: number | undefined;
   grpcTimeoutHeaderMaxMs: number | undefined;
   grpcTimeoutHeaderOffsetMs = 0;
+  /**
+   * Deprecated RouteAction.max_grpc_timeout: for gRPC requests the grpc-timeout header (absent =
+   * no limit) replaces the route timeout, capped at this (0 = no cap).
+   */
+  maxGrpcTimeoutMs: number | undefined;
+  grpcTimeoutOffsetMs = 0;
   retryPolicy: RetryPolicy | undefined;
   /** Route-level upgrade switches (upgrade type lowercase → enabled). */
   upgrades: ReadonlyMap<string, boolean> = EMPTY_MAP as ReadonlyMap<string, boolean>;
@@ -738,11 +744,9 @@ function compileRouteAction(r: ProtoReader, e: RouteEntry, vh: VirtualHost): voi
     e.grpcTimeoutHeaderOffsetMs = msd.duration('grpc_timeout_header_offset') ?? 0;
     msd.done();
   }
-  // Deprecated spellings of the same gRPC timeout behaviour.
-  const maxGrpc = r.duration('max_grpc_timeout');
-  if (maxGrpc !== undefined && e.grpcTimeoutHeaderMaxMs === undefined) e.grpcTimeoutHeaderMaxMs = maxGrpc;
-  const grpcOffset = r.duration('grpc_timeout_offset');
-  if (grpcOffset !== undefined && e.grpcTimeoutHeaderOffsetMs === 0) e.grpcTimeoutHeaderOffsetMs = grpcOffset;
+  // Deprecated: the grpc-timeout header as the route timeout (not a stream duration).
+  e.maxGrpcTimeoutMs = r.duration('max_grpc_timeout');
+  e.grpcTimeoutOffsetMs = r.duration('grpc_timeout_offset') ?? 0;
   const upgrades = new Map<string, boolean>();
   for (const u of r.messages('upgrade_configs')) {
     const type = u.string('upgrade_type').toLowerCase();

@@ -1,7 +1,9 @@
 /**
  * The router: the terminal HTTP filter. It applies the selected route (direct response,
  * redirect, or forwarding with rewrites and header mutations), picks a cluster and host, sends
- * the request over the host's HTTP/1.1 pool, and streams the response back. Timeouts and
+ * the request over the host's HTTP/1.1 or HTTP/2 pool (the cluster's protocol options decide;
+ * an `Attempt` hides which, translating framing: chunked ↔ DATA, trailers both ways), and
+ * streams the response back. Timeouts and
  * retries are layers around each attempt: an attempt ends in a response head, a reset or a
  * per-try timeout; the retry state decides whether another attempt follows (after a jittered
  * back-off); the route timeout bounds them all.
@@ -32,12 +34,17 @@ import {
   type H1Pool,
   POOL_CONNECT_TIMEOUT,
   POOL_OVERFLOW,
+  POOL_USE_HTTP1,
   type PoolRequest,
   RESET_CONNECTION_TERMINATION,
   RESET_PROTOCOL_ERROR,
+  RESET_REFUSED_STREAM,
+  RESET_REMOTE,
 } from '../../../upstream/pool/h1.ts';
+import type { H2Pool, H2PoolRequest, H2UpstreamStream } from '../../../upstream/pool/h2.ts';
 import type { Pausable } from '../../write-buffer.ts';
 import { chunkHeader, type H1Parser, HEAD_CONTINUE, HEAD_NO_BODY } from '../codec-h1.ts';
+import { toH2Headers } from '../codec-h2.ts';
 import type { ActiveStream } from '../connection-manager.ts';
 import {
   CONTINUE,
@@ -79,6 +86,7 @@ import {
 import {
   OUTCOME_CONNECT_FAILURE,
   OUTCOME_PER_TRY_TIMEOUT,
+  OUTCOME_REFUSED_STREAM,
   OUTCOME_RESET,
   parseRetryOn,
   RetryPolicy,
@@ -129,7 +137,7 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
   private cluster: Cluster | undefined;
   private weighted: WeightedClusterEntry | undefined;
   private retry: RetryState | null = null;
-  private attempt: UpstreamRequest | null = null;
+  private attempt: Attempt | null = null;
   private attempts = 0;
   private attemptedHosts: Host[] | null = null;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -242,6 +250,15 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
 
     // Timeouts.
     this.timeoutMs = route.timeoutMs;
+    if (route.maxGrpcTimeoutMs !== undefined && s.isGrpc) {
+      // max_grpc_timeout: the client's grpc-timeout (absent = none) is the route timeout, capped.
+      let t = parseGrpcTimeout(h.getKnown(H_GRPC_TIMEOUT)) ?? 0;
+      const max = route.maxGrpcTimeoutMs;
+      if (max > 0 && (t === 0 || t > max)) t = max;
+      const offset = route.grpcTimeoutOffsetMs;
+      if (offset > 0 && t > offset) t -= offset;
+      this.timeoutMs = t;
+    }
     const internal = s.internal;
     if (this.f.settings.respectExpectedRqTimeout && internal) {
       const exp = intHeader(h.getKnown(H_X_ENVOY_EXPECTED_RQ_TIMEOUT_MS));
@@ -282,10 +299,9 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
       else h.removeKnown(H_X_ENVOY_EXPECTED_RQ_TIMEOUT_MS);
     }
 
-    // Body framing upstream.
-    const p = s.conn.parser;
+    // Body framing upstream (HTTP/1.1 upstreams; HTTP/2 frames the body itself).
     this.isUpgrade = s.upgradeType !== undefined;
-    this.chunked = !this.isUpgrade && !endStream && p.chunked;
+    this.chunked = !this.isUpgrade && !endStream && s.requestChunked;
     if (this.chunked) h.removeKnown(H_CONTENT_LENGTH);
     this.bodyLimit = route.perRequestBufferLimit ?? DEFAULT_BUFFER_LIMIT;
     this.keepBody = this.retry !== null && !endStream && !this.isUpgrade;
@@ -403,12 +419,25 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
     h.removeKnown(H_X_ENVOY_RETRIABLE_HEADER_NAMES);
   }
 
-  /** Request trailers (chunked requests); forwarded only when the cluster enables trailers. */
+  /**
+   * Request trailers: always forwarded over HTTP/2; over HTTP/1.1 only in a chunked body and
+   * when the cluster enables trailers.
+   */
   requestTrailers: HeaderMap | undefined;
 
   onRequestTrailers(_stream: HttpStream, trailers: HeaderMap): FilterStatus {
-    if (this.cluster?.config.http1.enableTrailers && this.chunked) this.requestTrailers = trailers.clone();
+    this.requestTrailers = trailers.clone();
     return CONTINUE;
+  }
+
+  /** HTTP/1.1 upstream: whether response trailers are passed on (Envoy's enable_trailers). */
+  get h1ResponseTrailers(): boolean {
+    return this.s.hcm.http1.enableTrailers || this.s.h2 !== null;
+  }
+
+  /** HTTP/1.1 upstream: whether request trailers go out in the last chunk. */
+  get h1Trailers(): boolean {
+    return this.chunked && this.cluster?.config.http1.enableTrailers === true;
   }
 
   onRequestBody(_stream: HttpStream, data: Buffer, endStream: boolean): FilterStatus {
@@ -416,7 +445,7 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
     const n = data.length;
     if (n > 0) {
       const a = this.attempt;
-      if (this.keepBody || a === null || a.conn === null) {
+      if (this.keepBody || a === null || !a.connected) {
         this.body ??= [];
         this.body.push(data);
         this.bodyBytes += n;
@@ -426,22 +455,22 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
           this.retry = null;
         }
       }
-      if (a !== null && a.conn !== null) {
+      if (a?.connected) {
         a.writeBody(data);
-        a.conn.writer.throttle(this.s.conn);
+        a.throttleSource(this.s.requestSource);
         if (!this.keepBody) {
           this.body = null;
           this.bodyBytes = 0;
         }
       } else if (this.bodyBytes > this.bodyLimit) {
         // Waiting for a connection with a full buffer: stop reading the client.
-        this.s.conn.pauseFor(PAUSE_BODY_BUFFER);
+        this.s.pauseRequestFor(PAUSE_BODY_BUFFER);
       }
     }
     if (endStream) {
       this.onRequestEnded();
       const a = this.attempt;
-      if (a !== null && a.conn !== null) a.endBody();
+      if (a?.connected) a.endBody();
     }
     return CONTINUE;
   }
@@ -476,9 +505,13 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
     const policy = this.retry?.policy;
     if (policy?.previousHosts) (this.attemptedHosts ??= []).push(host);
     if (this.route!.autoHostRewrite && host.hostname !== '') this.rewriteHost(host.hostname);
-    const a = new UpstreamRequest(this, host, cluster.pool(host));
+    // Upgrades (WebSocket) are HTTP/1.1 exchanges whatever the cluster's protocol.
+    const a: Attempt =
+      !this.isUpgrade && cluster.usesHttp2(host, this.s.h2 !== null)
+        ? new H2UpstreamRequest(this, host, cluster.h2Pool(host))
+        : new UpstreamRequest(this, host, cluster.pool(host));
     this.attempt = a;
-    a.pool.newStream(a, this.s.method, this.isUpgrade);
+    a.start(this.s.method, this.isUpgrade);
   }
 
   // LbContext.
@@ -498,7 +531,7 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
   }
 
   /** The attempt got its connection: write the head and whatever body we have. */
-  onAttemptConnected(a: UpstreamRequest, conn: H1Connection): void {
+  onAttemptConnected(a: Attempt): void {
     const s = this.s;
     const h = s.requestHeaders;
     const vh = this.route!.vhost;
@@ -507,7 +540,7 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
       if (a.afterTimeout) h.setKnown(H_X_ENVOY_IS_TIMEOUT_RETRY, 'true');
       else h.removeKnown(H_X_ENVOY_IS_TIMEOUT_RETRY);
     }
-    writeRequestHead(conn, s.method, s.path, h, this.chunked, this.isUpgrade);
+    a.sendHead(s, h, this.chunked, this.isUpgrade, !s.expectBody);
     a.startTime = Date.now();
     if (this.perTryMs > 0) {
       a.deadline = a.startTime + this.perTryMs;
@@ -519,17 +552,24 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
       if (!this.keepBody) {
         this.body = null;
         this.bodyBytes = 0;
-        this.s.conn.resumeFor(PAUSE_BODY_BUFFER);
+        this.s.resumeRequestFor(PAUSE_BODY_BUFFER);
       }
     }
     if (this.requestEnded) a.endBody();
     // Upstream backpressure: stop reading the client while the upstream socket is full.
-    conn.writer.throttle(s.conn);
+    a.throttleSource(s.requestSource);
   }
 
-  onAttemptFailed(a: UpstreamRequest, reason: number, detail: string): void {
+  onAttemptFailed(a: Attempt, reason: number, detail: string): void {
     if (this.attempt !== a || this.done) return;
     this.attempt = null;
+    if (reason === POOL_USE_HTTP1) {
+      // auto_config: the host negotiated HTTP/1.1; the same try goes to its HTTP/1.1 pool.
+      this.attempts--;
+      if (this.attemptedHosts?.at(-1) === a.host) this.attemptedHosts.pop();
+      this.startAttempt();
+      return;
+    }
     if (reason === POOL_OVERFLOW) {
       this.reply({
         status: 503,
@@ -551,7 +591,7 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
     );
   }
 
-  onAttemptReset(a: UpstreamRequest, reason: number, _detail: string): void {
+  onAttemptReset(a: Attempt, reason: number, _detail: string): void {
     if (this.attempt !== a || this.done) return;
     this.attempt = null;
     const s = this.s;
@@ -561,21 +601,30 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
         : reason === RESET_CONNECTION_TERMINATION
           ? RF_UPSTREAM_CONNECTION_TERMINATION
           : RF_UPSTREAM_REMOTE_RESET;
-    const why = reason === RESET_PROTOCOL_ERROR ? 'protocol error' : 'connection termination';
+    const why =
+      reason === RESET_PROTOCOL_ERROR
+        ? 'protocol error'
+        : reason === RESET_REFUSED_STREAM
+          ? 'remote refused stream reset'
+          : reason === RESET_REMOTE
+            ? 'remote reset'
+            : 'connection termination';
+    const token = why.replaceAll(' ', '_');
     if (s.headersWritten) {
       s.hcm.stats.rqResetAfterDownstreamResponseStarted.value++;
       this.cluster!.stats.upstreamRqRxReset.value++;
-      s.reset(flags, `upstream_reset_after_response_started{${why.replace(' ', '_')}}`);
+      s.reset(flags, `upstream_reset_after_response_started{${token}}`);
       return;
     }
     this.cluster!.stats.upstreamRqRxReset.value++;
     this.lastResetReason = why;
 
-    if (this.retry?.retriableFailure(OUTCOME_RESET) && this.scheduleRetry(false)) return;
+    const outcome = reason === RESET_REFUSED_STREAM ? OUTCOME_REFUSED_STREAM : OUTCOME_RESET;
+    if (this.retry?.retriableFailure(outcome) && this.scheduleRetry(false)) return;
     this.failBeforeHeaders(
       reason === RESET_PROTOCOL_ERROR ? 502 : 503,
       flags,
-      `upstream_reset_before_response_started{${why.replace(' ', '_')}}`,
+      `upstream_reset_before_response_started{${token}}`,
     );
   }
 
@@ -589,17 +638,24 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
     });
   }
 
-  /** A response head arrived on the current attempt. */
-  onAttemptHead(a: UpstreamRequest, p: H1Parser): number {
+  /**
+   * A response head arrived on the current attempt. `contentLength` is -1 when unknown;
+   * `noBody` when the upstream said no body follows (content-length 0, END_STREAM).
+   */
+  onAttemptHead(
+    a: Attempt,
+    status: number,
+    h: HeaderMap,
+    contentLength: number,
+    noBodyHint: boolean,
+  ): number {
     if (this.attempt !== a || this.done) return HEAD_NO_BODY;
     const s = this.s;
-    const status = p.statusCode;
     if (status < 200 && !(status === 101 && this.isUpgrade)) {
       if (status === 100 && s.hcm.proxy100Continue) s.encode100Continue();
       return HEAD_CONTINUE;
     }
     const cluster = this.cluster!;
-    const h = p.headers;
     if (
       this.retry !== null &&
       !s.headersWritten &&
@@ -623,36 +679,30 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
     if (this.route!.vhost.includeAttemptCountInResponse)
       h.setKnown(H_X_ENVOY_ATTEMPT_COUNT, String(this.attempts));
     if (status === 101) {
-      a.conn!.upgrade();
+      a.upgrade();
       h.removeKnown(H_CONTENT_LENGTH);
       s.encodeHeaders(101, h, -1, false);
       return HEAD_CONTINUE;
     }
-    const noBody =
-      s.methodCode === 2 /* HEAD */ ||
-      status === 204 ||
-      status === 304 ||
-      (!p.chunked && p.contentLength === 0);
-    const cl = p.chunked ? -1 : p.contentLength;
-    s.encodeHeaders(status, h, cl, noBody);
+    const noBody = s.methodCode === 2 /* HEAD */ || status === 204 || status === 304 || noBodyHint;
+    s.encodeHeaders(status, h, contentLength, noBody);
     return HEAD_CONTINUE;
   }
 
-  onAttemptBody(a: UpstreamRequest, buf: Buffer, start: number, end: number): void {
+  onAttemptBody(a: Attempt, buf: Buffer, start: number, end: number): void {
     if (this.attempt !== a || this.done) return;
     const s = this.s;
     s.encodeData(buf, start, end);
-    s.conn.writer.throttle(a);
+    s.throttleResponseSource(a);
   }
 
-  onAttemptComplete(a: UpstreamRequest, p: H1Parser): void {
+  onAttemptComplete(a: Attempt, trailers: HeaderMap | undefined): void {
     if (this.attempt !== a) return;
     this.attempt = null;
     const cluster = this.cluster!;
     cluster.stats.upstreamRqCompleted.value++;
     cluster.stats.upstreamRqTime.record(Date.now() - a.startTime);
     if (this.done) return;
-    const trailers = p.trailers.count > 0 && this.s.hcm.http1.enableTrailers ? p.trailers : undefined;
     this.s.encodeComplete(trailers);
   }
 
@@ -714,7 +764,7 @@ class RouterFilter implements HttpFilter, LbContext, FormatContext {
     }
   }
 
-  private onPerTryTimeout(a: UpstreamRequest): void {
+  private onPerTryTimeout(a: Attempt): void {
     const cluster = this.cluster!;
     cluster.stats.upstreamRqPerTryTimeout.value++;
     a.deadline = 0;
@@ -811,8 +861,32 @@ function runRetry(router: RouterFilter, afterTimeout: boolean): void {
   router.retryNow(afterTimeout);
 }
 
-/** One try: a host, its pool, and the connection once the pool hands one over. */
-class UpstreamRequest implements PoolRequest, Pausable {
+/**
+ * One try as the router sees it, whichever the upstream protocol: a host, its pool, and the
+ * connection (HTTP/1.1) or stream (HTTP/2) once the pool hands one over.
+ */
+interface Attempt extends Pausable {
+  readonly host: Host;
+  startTime: number;
+  deadline: number;
+  gotHeaders: boolean;
+  afterTimeout: boolean;
+  /** The pool handed over a connection / stream. */
+  readonly connected: boolean;
+  start(method: string, upgrade: boolean): void;
+  /** Sends the request head (`endStream`: no body follows). */
+  sendHead(s: ActiveStream, h: HeaderMap, chunked: boolean, upgrade: boolean, endStream: boolean): void;
+  writeBody(data: Buffer): void;
+  endBody(): void;
+  abandon(): void;
+  /** Pauses `source` while the upstream side cannot take more request bytes. */
+  throttleSource(source: Pausable): void;
+  /** HTTP/1.1: the connection becomes a raw tunnel (101). */
+  upgrade(): void;
+}
+
+/** One try over HTTP/1.1. */
+class UpstreamRequest implements PoolRequest, Attempt {
   readonly router: RouterFilter;
   readonly host: Host;
   readonly pool: H1Pool;
@@ -831,10 +905,18 @@ class UpstreamRequest implements PoolRequest, Pausable {
     router.lastHost = host;
   }
 
+  get connected(): boolean {
+    return this.conn !== null;
+  }
+
+  start(method: string, upgrade: boolean): void {
+    this.pool.newStream(this, method, upgrade);
+  }
+
   onPoolReady(conn: H1Connection): void {
     this.pending = false;
     this.conn = conn;
-    this.router.onAttemptConnected(this, conn);
+    this.router.onAttemptConnected(this);
   }
 
   onPoolFailure(reason: number, detail: string): void {
@@ -844,7 +926,8 @@ class UpstreamRequest implements PoolRequest, Pausable {
   }
 
   onResponseHead(p: H1Parser): number {
-    return this.router.onAttemptHead(this, p);
+    const cl = p.chunked ? -1 : p.contentLength;
+    return this.router.onAttemptHead(this, p.statusCode, p.headers, cl, !p.chunked && p.contentLength === 0);
   }
   onResponseBody(buf: Buffer, start: number, end: number): void {
     this.router.onAttemptBody(this, buf, start, end);
@@ -854,11 +937,16 @@ class UpstreamRequest implements PoolRequest, Pausable {
   }
   onResponseComplete(p: H1Parser): void {
     this.release();
-    this.router.onAttemptComplete(this, p);
+    const trailers = p.trailers.count > 0 && this.router.h1ResponseTrailers ? p.trailers : undefined;
+    this.router.onAttemptComplete(this, trailers);
   }
   onUpstreamReset(reason: number, detail: string): void {
     this.release();
     this.router.onAttemptReset(this, reason, detail);
+  }
+
+  sendHead(s: ActiveStream, h: HeaderMap, chunked: boolean, upgrade: boolean, _endStream: boolean): void {
+    writeRequestHead(this.conn!, s.method, s.path, h, chunked, upgrade);
   }
 
   writeBody(data: Buffer): void {
@@ -876,7 +964,7 @@ class UpstreamRequest implements PoolRequest, Pausable {
     const c = this.conn;
     if (c === null) return;
     if (this.router.isChunked) {
-      const t = this.router.requestTrailers;
+      const t = this.router.h1Trailers ? this.router.requestTrailers : undefined;
       if (t !== undefined && t.size > 0) {
         c.writer.latin1('0\r\n');
         const buf = c.writer.reserve(t.encodedLength() + 2);
@@ -889,6 +977,14 @@ class UpstreamRequest implements PoolRequest, Pausable {
     c.markRequestComplete();
     // A tunnel's client finished sending: half-close towards the upstream.
     if (this.router.upgrading) c.writer.end();
+  }
+
+  throttleSource(source: Pausable): void {
+    this.conn?.writer.throttle(source);
+  }
+
+  upgrade(): void {
+    this.conn?.upgrade();
   }
 
   /** Pool accounting ends once per assigned request. */
@@ -918,6 +1014,112 @@ class UpstreamRequest implements PoolRequest, Pausable {
   resumeReading(): void {
     this.conn?.socket.resume();
   }
+}
+
+/** One try over HTTP/2: a stream on one of the host's multiplexed connections. */
+class H2UpstreamRequest implements H2PoolRequest, Attempt {
+  readonly router: RouterFilter;
+  readonly host: Host;
+  readonly pool: H2Pool;
+  up: H2UpstreamStream | null = null;
+  startTime = 0;
+  deadline = 0;
+  gotHeaders = false;
+  afterTimeout = false;
+  private pending = true;
+  private trailers: HeaderMap | undefined;
+
+  constructor(router: RouterFilter, host: Host, pool: H2Pool) {
+    this.router = router;
+    this.host = host;
+    this.pool = pool;
+    router.lastHost = host;
+  }
+
+  get connected(): boolean {
+    return this.up !== null;
+  }
+
+  start(_method: string, _upgrade: boolean): void {
+    this.pool.newStream(this);
+  }
+
+  onPoolReady(up: H2UpstreamStream): void {
+    this.pending = false;
+    this.up = up;
+    this.router.onAttemptConnected(this);
+  }
+
+  onPoolFailure(reason: number, detail: string): void {
+    this.pending = false;
+    this.router.onAttemptFailed(this, reason, detail);
+  }
+
+  onH2Headers(status: number, headers: HeaderMap, endStream: boolean): void {
+    const cl = status >= 200 ? contentLengthOf(headers) : -1;
+    this.router.onAttemptHead(this, status, headers, cl, endStream || cl === 0);
+  }
+  onH2Data(buf: Buffer): void {
+    this.router.onAttemptBody(this, buf, 0, buf.length);
+  }
+  onH2Trailers(trailers: HeaderMap): void {
+    this.trailers = trailers;
+  }
+  onH2End(): void {
+    this.router.onAttemptComplete(this, this.trailers);
+  }
+  onUpstreamReset(reason: number, detail: string): void {
+    this.router.onAttemptReset(this, reason, detail);
+  }
+
+  sendHead(s: ActiveStream, h: HeaderMap, _chunked: boolean, _upgrade: boolean, endStream: boolean): void {
+    const secure = (this.host.transport ?? this.pool.settings.transport).kind.startsWith('tls');
+    const out = toH2Headers(h, {
+      ':method': s.method,
+      ':path': s.path,
+      ':authority': s.authority,
+      ':scheme': secure ? 'https' : 'http',
+    });
+    this.up!.sendHeaders(out, endStream);
+  }
+
+  writeBody(data: Buffer): void {
+    this.up?.write(data);
+  }
+
+  endBody(): void {
+    const t = this.router.requestTrailers;
+    this.up?.end(t !== undefined && t.size > 0 ? toH2Headers(t, {}) : undefined);
+  }
+
+  throttleSource(source: Pausable): void {
+    this.up?.throttle(source);
+  }
+
+  upgrade(): void {
+    // Upgrades always go over HTTP/1.1 (see startAttempt).
+  }
+
+  abandon(): void {
+    if (this.pending) {
+      this.pending = false;
+      this.pool.cancel(this);
+      return;
+    }
+    this.up?.abandon();
+  }
+
+  pauseReading(): void {
+    this.up?.pauseReading();
+  }
+  resumeReading(): void {
+    this.up?.resumeReading();
+  }
+}
+
+function contentLengthOf(h: HeaderMap): number {
+  const v = h.getKnown(H_CONTENT_LENGTH);
+  return v !== undefined && /^\d{1,15}$/.test(v) ? Number(v) : -1;
 }
 
 /** Writes "METHOD path HTTP/1.1", the headers and the framing lines into the connection. */
