@@ -145,14 +145,12 @@ test('every printed curl / npx node line runs and answers as its comment says', 
   }
 });
 
-test('the gRPC hop reviews -> ratings is reported as unavailable until the proxy speaks HTTP/2', async () => {
-  // v2/v3 call ratings over gRPC (h2c) through their sidecar; mizzen-proxy serves HTTP/1.1 only
-  // so far, so reviews answers with its documented degraded page. When HTTP/2 lands this test
-  // must flip: ratings shown.
+test('the gRPC hop: reviews v2 gets its ratings from ratings over gRPC through both sidecars', async () => {
   const r = await fetch(`${base}/api/v1/products/0/reviews`, { headers: { 'end-user': 'jason' } });
-  const body = (await r.json()) as { podname: string; ratingsError?: string };
+  const body = (await r.json()) as { podname: string; ratingsError?: string; ratingsPodname?: string };
   assert.equal(body.podname, 'reviews-v2');
-  assert.ok(body.ratingsError, JSON.stringify(body));
+  assert.equal(body.ratingsError, undefined, JSON.stringify(body));
+  assert.equal(body.ratingsPodname, 'ratings-v1', JSON.stringify(body));
 });
 
 test('default split: reviews v1 50 / v2 25 / v3 25 over 200 requests, jason always v2', {

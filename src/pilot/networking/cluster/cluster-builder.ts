@@ -37,6 +37,7 @@ import {
   isHttpProtocol,
   isUnsupportedProtocol,
   Protocol,
+  parseProtocol,
 } from '../../../registry/protocol.ts';
 import {
   buildDnsSrvSubsetKey,
@@ -406,7 +407,8 @@ export function buildInboundClusters(push: PushContext, proxy: Proxy): ProtoObje
       const target = parseDefaultEndpoint(ingress.defaultEndpoint);
       const local = target ?? (capture ? undefined : { host: LOCALHOST_IPV4, port });
       const pool = ingress.connectionPool ?? scope.inboundConnectionPool;
-      out.set(port, inboundCluster(push, port, byPort.get(port) ?? [], local, pool));
+      const protocol = parseProtocol(ingress.port.protocol);
+      out.set(port, inboundCluster(push, port, byPort.get(port) ?? [], local, pool, protocol));
     }
     return [...out.values()];
   }
@@ -416,7 +418,7 @@ export function buildInboundClusters(push: PushContext, proxy: Proxy): ProtoObje
     const dr = push.destinationRule(proxy, targets[0].service);
     const pool = scope.inboundConnectionPool ?? dr?.rule.trafficPolicy?.connectionPool;
     const local = capture ? undefined : { host: LOCALHOST_IPV4, port };
-    out.set(port, inboundCluster(push, port, targets, local, pool));
+    out.set(port, inboundCluster(push, port, targets, local, pool, targets[0].port.protocol));
   }
   return [...out.values()];
 }
@@ -443,6 +445,7 @@ function inboundCluster(
   targets: readonly ServiceTarget[],
   local: StaticTarget | undefined,
   pool: ConnectionPoolSettings | undefined,
+  protocol: Protocol,
 ): ProtoObject {
   const name = inboundClusterName(port);
   const cluster: ProtoObject = { name, connect_timeout: protoDuration(push.mesh.connectTimeout) };
@@ -467,6 +470,10 @@ function inboundCluster(
     };
   }
   const http: HttpOptionsDraft = {};
+  // The workload speaks the port's protocol: HTTP/2 (gRPC) ports get HTTP/2 to the app, and a
+  // port of unknown protocol forwards whatever the caller spoke, as Istio's inbound clusters.
+  if (isHttp2Protocol(protocol)) http.upstream = http2Upstream();
+  else if (isUnsupportedProtocol(protocol)) http.upstream = downstreamUpstream();
   if (pool) applyConnectionPool(cluster, http, pool, push.mesh);
   else cluster.circuit_breakers = { thresholds: [defaultCircuitBreakerThresholds()] };
   if (hasHttpOptions(http)) {
