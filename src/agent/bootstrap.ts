@@ -83,6 +83,8 @@ export interface BootstrapFlags {
   readonly interceptionMode?: string;
   /** Port of the static Prometheus listener (Istio's 15090); '0' picks a free one; 'none' disables it. */
   readonly prometheusPort?: string;
+  /** Address the Prometheus listener binds (Istio: the wildcard; one machine, many proxies: their own IPs). */
+  readonly prometheusAddress?: string;
 }
 
 export interface BootstrapSources {
@@ -117,6 +119,8 @@ export interface Bootstrap {
    * port; undefined when disabled. See `prometheusStaticResources`.
    */
   readonly prometheusPort: number | undefined;
+  /** Bind address of that listener (default 0.0.0.0, as Istio's bootstrap). */
+  readonly prometheusAddress: string;
   /** node.cluster */
   readonly serviceCluster: string;
   readonly istioVersion: string;
@@ -158,6 +162,7 @@ const FLAG_OPTIONS = {
   'workload-name': { type: 'string' },
   'interception-mode': { type: 'string' },
   'prometheus-port': { type: 'string' },
+  'prometheus-address': { type: 'string' },
 } as const;
 
 /** The bootstrap flags this module understands, for --help texts. */
@@ -206,6 +211,7 @@ export function parseBootstrapArgs(argv: readonly string[]): BootstrapFlags {
     workloadName: v['workload-name'],
     interceptionMode: v['interception-mode'],
     prometheusPort: v['prometheus-port'],
+    prometheusAddress: v['prometheus-address'],
   };
 }
 
@@ -283,6 +289,7 @@ const FLAG_NAMES: Record<keyof BootstrapFlags, string> = {
   workloadName: '--workload-name',
   interceptionMode: '--interception-mode',
   prometheusPort: '--prometheus-port',
+  prometheusAddress: '--prometheus-address',
 };
 
 /** First defined candidate (empty strings count as unset, as Istio's env handling does). */
@@ -731,6 +738,9 @@ export function resolveBootstrap(sources: BootstrapSources = {}): {
         `${JSON.stringify(flags.prometheusPort)} is not a port; use 0-65535, or "none" to serve no Prometheus listener`,
       );
   }
+  const prometheusAddress = flags.prometheusAddress?.trim() || '0.0.0.0';
+  if (!isIpAddress(prometheusAddress))
+    problems.error(FLAG_NAMES.prometheusAddress, `${JSON.stringify(prometheusAddress)} is not an IP address`);
 
   const meshId = pick<string>(
     fromFlag(flags, 'meshId'),
@@ -820,6 +830,7 @@ export function resolveBootstrap(sources: BootstrapSources = {}): {
     workloadName: workloadName.value,
     interceptionMode: interception.value as InterceptionMode,
     prometheusPort,
+    prometheusAddress,
     serviceCluster,
     istioVersion,
     discoveryAddress,

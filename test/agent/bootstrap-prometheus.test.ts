@@ -50,6 +50,27 @@ test('--prometheus-port: default 15090, a number, 0, none; anything else names t
   assert.match(bad.errors.join('\n'), /--prometheus-port: "70000" is not a port/);
 });
 
+test('--prometheus-address: the wildcard by default, an IP, anything else names the flag', () => {
+  assert.equal(resolveBootstrap(sources([])).bootstrap?.prometheusAddress, '0.0.0.0');
+  assert.equal(
+    resolveBootstrap(sources(['--prometheus-address', '127.0.0.12'])).bootstrap?.prometheusAddress,
+    '127.0.0.12',
+  );
+  const bad = resolveBootstrap(sources(['--prometheus-address', 'localhost']));
+  assert.match(bad.errors.join('\n'), /--prometheus-address: "localhost" is not an IP address/);
+  const { listeners } = prometheusStaticResources({
+    port: 15090,
+    adminAddress: '127.0.0.1',
+    adminPort: 15000,
+    address: '127.0.0.12',
+  });
+  assert.deepEqual((listeners[0].address as { socket_address: unknown }).socket_address, {
+    protocol: 'TCP',
+    address: '127.0.0.12',
+    port_value: 15090,
+  });
+});
+
 test("the static resources have Istio's shape and compile with the proxy's own compile functions", () => {
   const { listeners, clusters } = prometheusStaticResources({
     port: 15090,

@@ -86,9 +86,11 @@ describe('the topology read from examples/bookinfo', () => {
       grpcPort: 15010,
       topology,
       proxies: () => ({ admin: 15000, status: 15021 }),
+      prometheusPort: 15090,
       startSeconds: 4.2,
     });
     const text = lines.join('\n');
+    assert.match(text, /^ {2}curl -s http:\/\/127\.0\.0\.\d+:15090\/stats\/prometheus \| grep istio_requests_total /m);
     assert.match(text, /^ {2}curl -s http:\/\/localhost:8080\/productpage \| grep/m);
     assert.match(
       text,
@@ -141,6 +143,8 @@ describe('errors before anything starts', () => {
         '0',
         '--proxy-status-port',
         '0',
+        '--proxy-prometheus-port',
+        '0',
       ]);
       assert.equal(await run.code, 3, run.stderr);
       assert.match(
@@ -172,6 +176,8 @@ describe('errors before anything starts', () => {
         '--proxy-admin-port',
         '0',
         '--proxy-status-port',
+        '0',
+        '--proxy-prometheus-port',
         '0',
       ]);
       assert.equal(await run.code, 3, run.stderr);

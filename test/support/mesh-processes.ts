@@ -163,6 +163,8 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarProcess> {
       ...labels,
       ...['--interception-mode', 'NONE', '--discovery-address', `127.0.0.1:${o.grpc}`],
       ...['--admin-port', '0', '--status-port', '0', '--port-file', portFile],
+      // Istio's metrics listener on a free port of the proxy's own address, not 0.0.0.0:15090.
+      ...['--prometheus-port', '0', '--prometheus-address', o.ip],
       ...(o.logLevel === undefined ? [] : ['--log-level', o.logLevel]),
       ...(o.extra ?? []),
     ],

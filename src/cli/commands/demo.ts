@@ -22,6 +22,7 @@ export interface DemoFlags {
   readonly monitoringPort: number;
   readonly proxyAdminPort: number;
   readonly proxyStatusPort: number;
+  readonly proxyPrometheusPort: number;
   readonly verbose: boolean;
   readonly netns: boolean;
   /** Ends the demo after this many ms (tests); 0 = run until a signal. */
@@ -63,6 +64,12 @@ export function registerDemo(program: Command, io: CliIo, done: (code: number) =
       "each proxy's readiness port, on its own address (0: any)",
       portArg,
       15021,
+    )
+    .option(
+      '--proxy-prometheus-port <port>',
+      "each proxy's Istio metrics port (/stats/prometheus), on its own address (0: any)",
+      portArg,
+      15090,
     )
     .option('-v, --verbose', "show every component's log, not only warnings and errors", false)
     .option(

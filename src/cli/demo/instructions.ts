@@ -13,6 +13,8 @@ export interface DemoInfo {
   readonly grpcPort: number;
   readonly topology: DemoTopology;
   readonly proxies: (name: string) => { admin: number; status: number } | undefined;
+  /** Each proxy's Istio metrics port on its own address (0: a free port, not shown). */
+  readonly prometheusPort: number;
   readonly startSeconds: number;
 }
 
@@ -138,6 +140,20 @@ export function instructions(info: DemoInfo): string[] {
         .join('  ')
         .trimEnd()}`,
     );
+  if (info.prometheusPort !== 0) {
+    const first = topology.workloads[0];
+    out.push('');
+    out.push(
+      `  Istio's metrics (istio_requests_total, istio_tcp_*, with peer labels) on each proxy's address at :${info.prometheusPort}, e.g.`,
+    );
+    if (first)
+      out.push(
+        cmd(
+          `curl -s http://${first.ip}:${info.prometheusPort}/stats/prometheus | grep istio_requests_total`,
+          `what ${first.name}'s sidecar saw`,
+        ),
+      );
+  }
   out.push('');
   out.push(`Live edits: change a file under ${info.configDir} and save; mizzend validates it and pushes it`);
   out.push('to the proxies, no restart. For example, in virtual-services.yaml give the "default" route');

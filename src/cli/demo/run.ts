@@ -8,7 +8,6 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BOOTSTRAP_FLAGS } from '../../agent/bootstrap.ts';
 import type { CliIo } from '../io.ts';
 import { type DemoInfo, instructions } from './instructions.ts';
 import { checkPorts, type PortClaim } from './ports.ts';
@@ -28,14 +27,6 @@ export const PROXY_BIN = join(ROOT, 'bin', 'mizzen-proxy.js');
 /** Give up on a start-up step after this long (a busy machine is slow; an idle one takes seconds). */
 const START_TIMEOUT_MS = 120_000;
 
-/**
- * Istio's static Prometheus listener (15090) binds 0.0.0.0 at one port for every proxy: on a
- * shared loopback the proxies would clash, and the demo binds nothing outside loopback. Each
- * proxy's metrics stay on its admin address (/stats/prometheus). Only passed to a proxy that
- * knows the flag.
- */
-const PROMETHEUS_OFF = BOOTSTRAP_FLAGS.includes('--prometheus-port') ? ['--prometheus-port', 'none'] : [];
-
 export interface DemoOptions {
   readonly configDir: string;
   readonly grpcPort: number;
@@ -44,6 +35,8 @@ export interface DemoOptions {
   readonly proxyAdminPort: number;
   /** Every proxy's readiness port, on its own address (0: any free port). */
   readonly proxyStatusPort: number;
+  /** Every proxy's Istio metrics listener (Istio's 15090), on its own address (0: any free port). */
+  readonly proxyPrometheusPort: number;
   /** Show each component's info-level log lines too. */
   readonly verbose: boolean;
   readonly io: CliIo;
@@ -129,6 +122,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       port: opts.proxyStatusPort,
       purpose: `${w.name} sidecar status, --proxy-status-port`,
     });
+    claims.push({
+      host: w.ip,
+      port: opts.proxyPrometheusPort,
+      purpose: `${w.name} sidecar metrics, --proxy-prometheus-port`,
+    });
   }
   for (const g of topology.gateways) {
     for (const s of g.servers)
@@ -142,6 +140,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       host: g.ip,
       port: opts.proxyStatusPort,
       purpose: `gateway ${g.name} status, --proxy-status-port`,
+    });
+    claims.push({
+      host: g.ip,
+      port: opts.proxyPrometheusPort,
+      purpose: `gateway ${g.name} metrics, --proxy-prometheus-port`,
     });
   }
   const taken = await checkPorts(claims);
@@ -263,7 +266,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
               ip,
               '--status-port',
               String(opts.proxyStatusPort),
-              ...PROMETHEUS_OFF,
+              // Istio binds its metrics listener on the wildcard; here every proxy shares one
+              // loopback, so each binds its own address.
+              '--prometheus-address',
+              ip,
+              '--prometheus-port',
+              String(opts.proxyPrometheusPort),
               // On a busy machine mizzend can take a while; the demo waits for SYNCED anyway.
               '--initial-fetch-timeout',
               `${START_TIMEOUT_MS / 1000}s`,
@@ -390,6 +398,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       grpcPort: cp.grpc,
       topology,
       proxies: (name) => proxies.get(name),
+      prometheusPort: opts.proxyPrometheusPort,
       startSeconds: (Date.now() - started) / 1000,
     };
     for (const line of instructions(info)) say(line);

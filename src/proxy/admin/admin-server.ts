@@ -121,10 +121,14 @@ export class AdminServer {
         resolve((this.#server.address() as AddressInfo).port);
       });
     });
-    const b = this.#proxy.bootstrap as { readonly prometheusPort?: unknown };
+    const b = this.#proxy.bootstrap as {
+      readonly prometheusPort?: unknown;
+      readonly prometheusAddress?: unknown;
+    };
     if (typeof b.prometheusPort === 'number') {
       await installPrometheusListener(this.#proxy, {
         port: b.prometheusPort,
+        ...(typeof b.prometheusAddress === 'string' ? { address: b.prometheusAddress } : {}),
         adminAddress: host,
         adminPort: bound,
       });

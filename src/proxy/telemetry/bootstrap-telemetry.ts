@@ -52,7 +52,13 @@ export function setLocalNode(
  */
 export async function installPrometheusListener(
   proxy: ProxyServer,
-  options: { readonly port: number; readonly adminAddress: string; readonly adminPort: number },
+  options: {
+    readonly port: number;
+    readonly adminAddress: string;
+    readonly adminPort: number;
+    /** Bind address of the listener (default: the wildcard, as Istio). */
+    readonly address?: string;
+  },
 ): Promise<void> {
   const adminAddress =
     options.adminAddress === '0.0.0.0'
@@ -64,6 +70,7 @@ export async function installPrometheusListener(
     port: options.port,
     adminAddress,
     adminPort: options.adminPort,
+    ...(options.address === undefined ? {} : { address: options.address }),
   });
   for (const c of clusters) {
     const r = compileCluster(c);

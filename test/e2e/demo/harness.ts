@@ -152,6 +152,8 @@ export function demoArgs(config: DemoConfig): string[] {
     '0',
     '--proxy-status-port',
     '0',
+    '--proxy-prometheus-port',
+    '0',
   ];
 }
 

@@ -72,6 +72,11 @@ export function sidecar(xdsPort: number, extra: readonly string[] = []): ProxySe
       'NONE',
       '--discovery-address',
       `127.0.0.1:${xdsPort}`,
+      // Istio's metrics listener on a free loopback port, not 0.0.0.0:15090.
+      '--prometheus-port',
+      '0',
+      '--prometheus-address',
+      '127.0.0.9',
       ...extra,
     ]),
     env: {},
