@@ -139,6 +139,12 @@ export interface ClusterConfig {
   /** common_lb_config.locality_weighted_lb_config: pick a locality first, then a host in it. */
   readonly localityWeighted: boolean;
   readonly tcpKeepaliveMs: number;
+  /**
+   * The first service of Istio's cluster metadata (`filter_metadata.istio.services[0].host`):
+   * what telemetry reports as destination_service for clusters whose name carries no host
+   * (inbound|PORT||).
+   */
+  readonly istioServiceHost: string | undefined;
 }
 
 /** Metadata namespace transport_socket_matches match endpoints and localities against. */
@@ -351,7 +357,7 @@ export function compileCluster(
       }
     }
   }
-  r.ignore('metadata');
+  const istioServiceHost = istioServiceHostOf(r.raw('metadata'));
   const protocolSelection = r.enumName('protocol_selection', [
     'USE_CONFIGURED_PROTOCOL',
     'USE_DOWNSTREAM_PROTOCOL',
@@ -417,6 +423,7 @@ export function compileCluster(
     bindAddress,
     localityWeighted,
     tcpKeepaliveMs,
+    istioServiceHost,
   });
 }
 
@@ -485,6 +492,17 @@ function matchFits(match: Readonly<Record<string, JsonValue>>, md: Record<string
     if (JSON.stringify(md[k]) !== JSON.stringify(v)) return false;
   }
   return true;
+}
+
+/** `filter_metadata.istio.services[0].host` of a cluster's metadata (Istio puts its services there). */
+function istioServiceHostOf(metadata: unknown): string | undefined {
+  const fm = (metadata as { filter_metadata?: Record<string, unknown> } | null | undefined)?.filter_metadata;
+  const istio = fm?.istio;
+  if (istio === undefined || istio === null) return undefined;
+  const services = fromProtoStruct(istio as { fields?: unknown }).services;
+  if (!Array.isArray(services)) return undefined;
+  const host = (services[0] as { host?: unknown } | undefined)?.host;
+  return typeof host === 'string' && host !== '' ? host : undefined;
 }
 
 /** The endpoint's `envoy.transport_socket_match` metadata (filter_metadata), as plain JSON. */
@@ -779,6 +797,10 @@ export class Cluster {
   h2PoolSettings: H2PoolSettings;
   /** Set on hosts for ORIGINAL_DST when last used. */
   private readonly lastUsed = new Map<Host, number>();
+
+  get istioServiceHost(): string | undefined {
+    return this.config.istioServiceHost;
+  }
 
   constructor(config: ClusterConfig, store: StatsStore, options: ClusterRuntimeOptions = {}) {
     this.name = config.name;

@@ -15,6 +15,8 @@ export const HEALTH_UNHEALTHY = 2;
 /** The parts of a cluster a host and its pool need (kept narrow to avoid import cycles). */
 export interface HostCluster {
   readonly name: string;
+  /** Istio's service of the cluster from its metadata, when the name carries none (telemetry). */
+  readonly istioServiceHost?: string | undefined;
 }
 
 export class Host {

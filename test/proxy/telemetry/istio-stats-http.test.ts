@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
+import { toProtoStruct } from '../../../src/lib/xds/well-known.ts';
 import { prometheusText } from '../../../src/proxy/admin/prometheus.ts';
 import { HTTP_LABELS } from '../../../src/proxy/telemetry/istio-metrics.ts';
 import { type FakeUpstream, startUpstream } from '../../support/fake-upstreams.ts';
@@ -55,7 +56,18 @@ before(async () => {
   server = new ProxyHarness();
   server.stats.localNode = nodeMetadata('reviews-v1', 'reviews', 'v1');
   server.stats.localNodeId = 'sidecar~10.0.0.2~reviews-v1-abc12.default~default.svc.cluster.local';
-  server.addCluster(staticCluster('inbound|80||', [app.port]));
+  // Istio names an inbound cluster's service only in its metadata (inbound|PORT|| has no host).
+  server.addCluster(
+    staticCluster('inbound|80||', [app.port], {
+      metadata: {
+        filter_metadata: {
+          istio: toProtoStruct({
+            services: [{ host: 'reviews.default.svc.cluster.local', name: 'reviews', namespace: 'default' }],
+          }),
+        },
+      },
+    }),
+  );
   await server.listen(
     istioHttpListener(
       'virtualInbound',
@@ -299,8 +311,8 @@ test('gateway (disable_host_header_fallback): no cluster → destination_service
   await gw.close();
 });
 
-test('inbound without an exchange from the caller: peer unknown, no metadata added to the response', async () => {
-  const r = await request(server.port, { path: '/direct', headers: { host: 'reviews:9080' } });
+test('inbound without an exchange from the caller: peer unknown, no metadata added to the response; the service from the inbound cluster metadata, not the Host header', async () => {
+  const r = await request(server.port, { path: '/direct', headers: { host: 'localhost:9080' } });
   assert.equal(r.status, 200);
   assert.equal(r.headers['x-envoy-peer-metadata'], undefined);
   const f = server.stats.labeledFamily('istio_requests_total');
@@ -309,11 +321,13 @@ test('inbound without an exchange from the caller: peer unknown, no metadata add
       reporter: 'destination',
       source_workload: 'unknown',
       destination_workload: 'reviews-v1',
-      destination_service: 'reviews',
+      destination_service: 'reviews.default.svc.cluster.local',
+      destination_service_name: 'reviews',
       destination_service_namespace: 'default',
     }),
     1,
   );
+  assert.equal(f?.value({ destination_service: 'localhost' }), 0);
 });
 
 test('gRPC: request_protocol grpc; grpc-status from trailers, and from a trailers-only local reply', async () => {

@@ -73,6 +73,9 @@ class IstioStatsFilter implements HttpFilter {
     const inbound = c.reporter === REPORTER_DESTINATION;
     // From the cluster name, else (unless disabled) from the Host header.
     let service: DestinationService | undefined = serviceOfCluster(s.upstreamCluster);
+    // Inbound clusters (inbound|PORT||) name their service in Istio's cluster metadata.
+    const metadataHost = s.upstreamHost?.cluster.istioServiceHost;
+    if (service === undefined && metadataHost !== undefined) service = parseService(metadataHost);
     if (service === undefined && !c.disableHostHeaderFallback && s.authority !== '')
       service = parseService(hostOfAuthority(s.authority));
     const contentType = s.requestHeaders.getKnown(H_CONTENT_TYPE);
