@@ -287,6 +287,11 @@ async function start(cmd: Extract<LoadCommand, { type: 'start' }>): Promise<void
         'grpc.max_receive_message_length': -1,
         // Each channel its own HTTP/2 connection (no shared subchannel pool).
         'grpc.use_local_subchannel_pool': 1,
+        // grpc-js' 64 KiB window throttles every stream to one window per round trip of this
+        // busy process, which measures its WINDOW_UPDATE latency, not mizzend. Envoy's default
+        // is 256 MiB, but this client cannot read that fast on a shared machine: data queued
+        // ahead of mizzend's keepalive pings made them time out and connections drop. 1 MiB.
+        'grpc-node.flow_control_window': 1024 * 1024,
       }),
   );
   pendingSync = cmd.proxies;

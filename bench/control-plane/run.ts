@@ -4,7 +4,7 @@
  * (load.ts). Prints figures; asserts nothing (DESIGN §8).
  *
  *   node_modules/.bin/node bench/control-plane/run.ts [--services 1000] [--endpoints 10]
- *     [--proxies 2000] [--per-channel 50] [--rounds 10] [--delta] [--keep]
+ *     [--proxies 2000] [--per-channel 50] [--rounds 10] [--delta] [--keep] [--cpu-prof DIR]
  *
  * Phases: start-up (mizzend reads the directory and serves), initial connection of every proxy
  * until each ACKed CDS, EDS, LDS and RDS, full pushes (a mesh config edit: every type to every
@@ -36,6 +36,8 @@ const { values: args } = parseArgs({
     delta: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'max-rss-gb': { type: 'string', default: '12' },
+    // Writes a V8 CPU profile of mizzend (whole run) into this directory.
+    'cpu-prof': { type: 'string' },
   },
 });
 const size: MeshSize = {
@@ -135,6 +137,7 @@ async function main(): Promise<void> {
     mizzend = spawn(
       process.execPath,
       [
+        ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(args['cpu-prof'])] : []),
         BIN,
         '--config-dir',
         configDir,

@@ -122,11 +122,11 @@ export const PILOT_ENABLE_EDS_DEBOUNCE = defineFeature<boolean>({
 export const PILOT_PUSH_THROTTLE = defineFeature<number>({
   name: 'PILOT_PUSH_THROTTLE',
   type: 'integer',
-  // Istio's default is 100 concurrent goroutines. Here the push queue runs this many proxies
-  // synchronously per event-loop turn; at 1,000 services a proxy costs 50-300 ms, and 100 per
-  // turn blocked the loop past the 10 s keepalive timeout (bench/control-plane), so 10.
-  default: 10,
+  // Istio's default: 100 concurrent pushes. Here it caps the connections whose responses are
+  // being written at once; the event loop is protected by time-sliced queue turns, and memory
+  // by the ADS server's budget of bytes in flight, not by this count.
+  default: 100,
   description:
-    'Proxies pushed per event-loop turn during a push (Istio: concurrent pushes). Higher is fairer to large batches, lower keeps ACKs, pings and debug requests flowing.',
+    'Connections whose pushes are in progress at once (Istio: concurrent pushes). Work per event-loop turn is time-sliced and bytes in flight are budgeted separately.',
   check: (v) => (v < 1 ? 'must be at least 1' : undefined),
 });

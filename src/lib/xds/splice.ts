@@ -22,7 +22,7 @@ export function splicedField(typeUrl: string, field: string): SplicedField {
   const f = type.fields[field];
   f?.resolve();
   const element = f?.resolvedType;
-  if (!f || !f.repeated || !element || !('encode' in element) || f.map) {
+  if (!f?.repeated || !element || !('encode' in element) || f.map) {
     throw new Error(`${type.fullName}.${field} is not a repeated message field`);
   }
   return { type, field, tag: f.id * 8 + 2, element: element as Type };

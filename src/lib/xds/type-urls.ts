@@ -101,6 +101,20 @@ export const STDERR_ACCESS_LOG_TYPE_URL =
 export const TYPED_STRUCT_TYPE_URL = 'type.googleapis.com/xds.type.v3.TypedStruct';
 export const UDPA_TYPED_STRUCT_TYPE_URL = 'type.googleapis.com/udpa.type.v1.TypedStruct';
 
+/**
+ * Istio's telemetry extensions. Their protos are not in our root: their config travels as the
+ * Struct `value` of a TypedStruct whose `type_url` is one of these, and is never decoded by
+ * protobufjs. Listed in STRUCT_ONLY_TYPE_URLS.
+ */
+export const PEER_METADATA_CONFIG_TYPE_URL = 'type.googleapis.com/io.istio.http.peer_metadata.Config';
+export const STATS_PLUGIN_CONFIG_TYPE_URL = 'type.googleapis.com/stats.PluginConfig';
+
+/** Type URLs that only ever appear inside a TypedStruct (not loaded; see above). */
+export const STRUCT_ONLY_TYPE_URLS: ReadonlySet<string> = new Set([
+  PEER_METADATA_CONFIG_TYPE_URL,
+  STATS_PLUGIN_CONFIG_TYPE_URL,
+]);
+
 /** Short names Istio and Envoy use in logs, metrics and `proxy-status` columns. */
 const SHORT_NAMES: ReadonlyMap<string, string> = new Map([
   [LISTENER_TYPE_URL, 'LDS'],

@@ -49,6 +49,13 @@ import {
   type XdsConnection,
 } from './connection.ts';
 import type { GeneratorRegistry, WatchedResourceView, XdsResource } from './generator-registry.ts';
+import {
+  baseIndexOf,
+  diffLists,
+  EMPTY_INDEX,
+  type KnownResources,
+  type ListDiff,
+} from './known-resources.ts';
 import { PushQueue } from './push-queue.ts';
 import { listSignature, resourceVersion } from './resource-version.ts';
 import { SharedNameSets } from './shared-names.ts';
@@ -68,6 +75,12 @@ const ALL_RESOURCES_REQUIRED_IN_SOTW: ReadonlySet<string> = new Set([LISTENER_TY
 function changesNames(req: DiscoveryRequest | DeltaDiscoveryRequest): boolean {
   const d = req as DeltaDiscoveryRequest;
   return (d.resource_names_subscribe?.length ?? 0) > 0 || (d.resource_names_unsubscribe?.length ?? 0) > 0;
+}
+
+/** True when every name is a key of `map`. */
+function allIn(names: ReadonlySet<string>, map: ReadonlyMap<string, unknown>): boolean {
+  for (const n of names) if (!map.has(n)) return false;
+  return true;
 }
 
 /** True when every resource is one the proxy subscribed to (then the list is sent as is). */
@@ -105,7 +118,10 @@ export interface AdsServerOptions<Push> {
   readonly pushContext: () => Push;
   /** Where metrics go (default: the process registry behind /metrics). */
   readonly metrics?: MetricsRegistry;
-  /** Connections pushed at once, and per event-loop turn (Istio's PILOT_PUSH_THROTTLE: 100). */
+  /**
+   * Connections whose responses are being written at once (Istio's PILOT_PUSH_THROTTLE: 100).
+   * Work per event-loop turn is bounded by time instead (PUSH_SLICE_MS).
+   */
   readonly pushConcurrency?: number;
   readonly pushOrder?: readonly string[];
   readonly keepalive?: KeepaliveOptions;
@@ -124,7 +140,29 @@ export interface AdsServerOptions<Push> {
    * moves on and the responses still go out.
    */
   readonly sendTimeoutMs?: number;
+  /**
+   * Budget of response bytes handed to gRPC and not yet written, over all connections (default
+   * 64 MiB): no new proxy is started while it is spent. It bounds memory however many proxies
+   * a push reaches, while letting many small responses (EDS) go out at once.
+   */
+  readonly maxInFlightBytes?: number;
 }
+
+/** A queue turn ends after this much synchronous work, so ACKs and pings are read during storms. */
+const PUSH_SLICE_MS = 10;
+/**
+ * A worker keeps its slot while its connection has more than this on its way (or still owes
+ * responses); below it the slot is freed at once: small responses cost little memory, and
+ * waiting for their write callbacks would serialize thousands of EDS pushes.
+ */
+const HOLD_SLOT_BYTES = 64 * 1024;
+
+/**
+ * Encoded responses kept for reuse by other streams of the same push: a few per proxy class
+ * and type. A bound, because each may be megabytes; proxies are pushed in connection order,
+ * so classes interleave and a handful would thrash.
+ */
+const SHARED_RESPONSES = 32;
 
 export interface ResponseInfo {
   readonly typeUrl: string;
@@ -167,12 +205,20 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   /** Answers to requests, bounded like pushes (thousands of proxies connecting at once). */
   readonly #requests: PushQueue<Connection<Push>, true>;
   readonly #sendTimeoutMs: number;
+  readonly #maxInFlightBytes: number;
   #inFlightBytes = 0;
+  /** performance.now() of the last completed write (progress against the byte budget). */
+  #lastWriteDone = 0;
+  /** performance.now() when bytes in flight last reached the budget. */
+  #spentAt = 0;
+  #budgetTimer: NodeJS.Timeout | undefined;
   readonly #connections = new Set<Connection<Push>>();
   readonly #pushOrder: readonly string[];
   readonly #controlPlane: { identifier: string } | undefined;
   readonly #noncePrefix = randomBytes(4).toString('hex');
   readonly #sharedNames = new SharedNameSets();
+  /** Recently encoded responses by shared list or diff (see #encodeShared), oldest first. */
+  readonly #sharedResponses = new Map<object, { version: string; nonce: string; bytes: Buffer }>();
   /** Lists found to hold only subscribed names, with the shared name Set they were checked against. */
   readonly #checked = new WeakMap<readonly XdsResource[], ReadonlySet<string>>();
   #nonceCounter = 0;
@@ -202,13 +248,27 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     this.#pushOrder = options.pushOrder ?? DEFAULT_PUSH_ORDER;
     this.#controlPlane = options.controlPlaneId ? { identifier: options.controlPlaneId } : undefined;
     this.#version = this.#nextVersion();
+    const maxInFlightBytes = options.maxInFlightBytes ?? 64 * 1024 * 1024;
+    if (!Number.isInteger(maxInFlightBytes) || maxInFlightBytes <= 0) {
+      throw new RangeError(
+        `AdsServer: options.maxInFlightBytes must be a positive integer, got ${maxInFlightBytes}`,
+      );
+    }
+    this.#maxInFlightBytes = maxInFlightBytes;
+    const admit = () => this.#admit();
     this.#queue = new PushQueue({
       concurrency,
+      maxPerTurn: Number.POSITIVE_INFINITY,
+      sliceMs: PUSH_SLICE_MS,
+      admit,
       merge: mergePushRequests,
       process: (conn, req) => this.#processPush(conn, req),
     });
     this.#requests = new PushQueue<Connection<Push>, true>({
       concurrency,
+      maxPerTurn: Number.POSITIVE_INFINITY,
+      sliceMs: PUSH_SLICE_MS,
+      admit,
       merge: (a) => a,
       process: (conn) => this.#flushHolding(conn),
     });
@@ -319,6 +379,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   close(options: { graceMs?: number } = {}): Promise<void> {
     if (this.#closing) return this.#closing;
     const graceMs = options.graceMs ?? 5_000;
+    clearTimeout(this.#budgetTimer);
     this.#queue.close();
     this.#requests.close();
     for (const conn of [...this.#connections]) {
@@ -533,7 +594,8 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   #flushHolding(conn: Connection<Push>): Promise<void> | undefined {
     const stuck = conn.inFlight > 0 && performance.now() - conn.inFlightSince >= this.#sendTimeoutMs;
     this.#flush(conn);
-    return stuck ? undefined : this.#settled(conn);
+    if (stuck || (conn.pending.size === 0 && conn.inFlightBytes <= HOLD_SLOT_BYTES)) return undefined;
+    return this.#settled(conn);
   }
 
   /**
@@ -690,15 +752,16 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
         ? all
         : all.filter((r) => view.resourceNames.has(r.name));
     if (partial && resources.length === 0) return undefined;
-    const nonce = this.#nextNonce();
     const version = this.#version;
-    const bytes = encodeDiscoveryResponse({
-      version_info: version,
-      resources: resources.map((r) => r.resource),
-      type_url: w.typeUrl,
-      nonce,
-      control_plane: this.#controlPlane,
-    });
+    const { nonce, bytes } = this.#encodeShared(resources === all ? resources : undefined, w, (n) =>
+      encodeDiscoveryResponse({
+        version_info: version,
+        resources: resources.map((r) => r.resource),
+        type_url: w.typeUrl,
+        nonce: n,
+        control_plane: this.#controlPlane,
+      }),
+    );
     w.nonceSent = nonce;
     w.versionSent = version;
     w.sentAt = Date.now();
@@ -717,7 +780,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
 
   /** Delta: only what changed against what the proxy holds; undefined when nothing did. */
   #buildDelta(proxy: Proxy, w: WatchedResource, send: PendingSend<Push>): [Buffer, ResponseInfo] | undefined {
-    const known = w.known as Map<string, string>;
+    const known = w.known as KnownResources;
     const pendingMissing = w.pendingMissing as Set<string>;
     const gen = this.#options.generators.get(w.typeUrl, proxy.metadata.generator);
     const partial = send.fromPush && !send.mustSend && gen?.generateDelta !== undefined;
@@ -748,28 +811,47 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     ) {
       return undefined;
     }
-    const inScope = (name: string) => w.wildcard || w.resourceNames.has(name);
-    const changed: DeltaResource[] = [];
-    const seen = new Set<string>();
-    for (const r of generated) {
-      if (!inScope(r.name) || seen.has(r.name)) continue;
-      seen.add(r.name);
-      const version = resourceVersion(r.resource.value);
-      if (known.get(r.name) !== version) changed.push({ name: r.name, version, resource: r.resource });
-    }
-    const removed: string[] = [];
-    if (partial) {
-      for (const name of removedByGenerator) if (known.has(name)) removed.push(name);
+    // After a whole list whose every resource is subscribed, the proxy holds exactly that list:
+    // its state becomes a reference to the list's shared index.
+    const whole = !partial && (view.wildcard || this.#allSubscribed(generated, view));
+    const target = whole ? baseIndexOf(generated) : undefined;
+    // What the proxy holds as a shared list: in step with one, or nothing yet (a new stream).
+    const from = known.exactBase ?? (known.size === 0 ? EMPTY_INDEX : undefined);
+    let changed: readonly DeltaResource[];
+    let removed: string[];
+    let sharedDiff: ListDiff | undefined;
+    if (target && from && allIn(pendingMissing, target.versions)) {
+      // The common full push: proxies of one class move between the same two lists, so the diff
+      // is computed once and shared (diffLists), not walked per proxy.
+      const diff = diffLists(from, target);
+      sharedDiff = diff;
+      changed = diff.changed;
+      removed = diff.removed as string[];
     } else {
-      for (const name of known.keys()) {
-        if (seen.has(name)) continue;
-        if (inScope(name)) removed.push(name);
-        else known.delete(name); // declared on reconnect but not subscribed: forget it
+      const inScope = (name: string) => w.wildcard || w.resourceNames.has(name);
+      const own: DeltaResource[] = [];
+      const seen = new Set<string>();
+      for (const r of generated) {
+        if (!inScope(r.name) || seen.has(r.name)) continue;
+        seen.add(r.name);
+        const version = resourceVersion(r.resource.value);
+        if (known.get(r.name) !== version) own.push({ name: r.name, version, resource: r.resource });
       }
+      changed = own;
+      removed = [];
+      if (partial) {
+        for (const name of removedByGenerator) if (known.has(name)) removed.push(name);
+      } else {
+        for (const name of known.keys()) {
+          if (seen.has(name)) continue;
+          if (inScope(name)) removed.push(name);
+          else known.delete(name); // declared on reconnect but not subscribed: forget it
+        }
+      }
+      // Newly subscribed names that do not exist: say so, so the proxy stops waiting for them.
+      for (const name of pendingMissing)
+        if (!seen.has(name) && !known.has(name) && inScope(name)) removed.push(name);
     }
-    // Newly subscribed names that do not exist: say so, so the proxy stops waiting for them.
-    for (const name of pendingMissing)
-      if (!seen.has(name) && !known.has(name) && inScope(name)) removed.push(name);
     pendingMissing.clear();
     w.synced =
       signature !== undefined
@@ -777,20 +859,27 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
         : changed.length === 0 && removed.length === 0
           ? w.synced
           : undefined;
-    if (changed.length === 0 && removed.length === 0 && !send.mustSend) return undefined;
+    if (changed.length === 0 && removed.length === 0 && !send.mustSend) {
+      if (target) known.resetTo(target);
+      return undefined;
+    }
 
-    const nonce = this.#nextNonce();
     const version = this.#version;
-    const bytes = encodeDeltaDiscoveryResponse({
-      system_version_info: version,
-      resources: changed,
-      type_url: w.typeUrl,
-      removed_resources: removed,
-      nonce,
-      control_plane: this.#controlPlane,
-    });
-    for (const r of changed) known.set(r.name, r.version);
-    for (const name of removed) known.delete(name);
+    const { nonce, bytes } = this.#encodeShared(sharedDiff, w, (n) =>
+      encodeDeltaDiscoveryResponse({
+        system_version_info: version,
+        resources: changed as DeltaResource[],
+        type_url: w.typeUrl,
+        removed_resources: removed,
+        nonce: n,
+        control_plane: this.#controlPlane,
+      }),
+    );
+    if (target) known.resetTo(target);
+    else {
+      for (const r of changed) known.set(r.name, r.version);
+      for (const name of removed) known.delete(name);
+    }
     w.nonceSent = nonce;
     w.versionSent = version;
     w.sentAt = Date.now();
@@ -807,6 +896,35 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     return [bytes, info];
   }
 
+  /**
+   * Encodes a response, or reuses the one already encoded in this push for the same `key` (a
+   * shared resource list or list diff: same content for every stream it goes to). The nonce is
+   * shared too: it only has to be unique within a stream, and a stream that already got this
+   * one gets a fresh encoding. Undefined `key`: always fresh.
+   */
+  #encodeShared(
+    key: object | undefined,
+    w: WatchedResource,
+    encode: (nonce: string) => Buffer,
+  ): { nonce: string; bytes: Buffer } {
+    const cached = key && this.#sharedResponses.get(key);
+    if (cached && cached.version === this.#version && cached.nonce !== w.nonceSent) {
+      this.#sharedResponses.delete(key);
+      this.#sharedResponses.set(key, cached); // most recently used last
+      return cached;
+    }
+    const nonce = this.#nextNonce();
+    const out = { version: this.#version, nonce, bytes: encode(nonce) };
+    if (key) {
+      this.#sharedResponses.set(key, out);
+      for (const k of this.#sharedResponses.keys()) {
+        if (this.#sharedResponses.size <= SHARED_RESPONSES) break;
+        this.#sharedResponses.delete(k);
+      }
+    }
+    return out;
+  }
+
   /** Writes one encoded response; false when the stream is gone. Honours backpressure. */
   #write(conn: Connection<Push>, bytes: Buffer): boolean {
     if (conn.closed) return false;
@@ -815,6 +933,8 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     if (conn.inFlight === 0) conn.inFlightSince = performance.now();
     conn.inFlight++;
     conn.inFlightBytes += size;
+    if (this.#inFlightBytes < this.#maxInFlightBytes && this.#inFlightBytes + size >= this.#maxInFlightBytes)
+      this.#spentAt = performance.now();
     this.#inFlightBytes += size;
     try {
       ok = (conn.call as grpc.ServerDuplexStream<unknown, Uint8Array>).write(bytes, () => {
@@ -822,7 +942,10 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
         if (conn.closed) return;
         conn.inFlight--;
         conn.inFlightBytes -= size;
+        this.#lastWriteDone = performance.now();
+        const wasSpent = this.#inFlightBytes >= this.#maxInFlightBytes;
         this.#inFlightBytes -= size;
+        if (wasSpent && this.#inFlightBytes < this.#maxInFlightBytes) this.#wakeQueues();
         if (conn.inFlight > 0) return;
         this.#flush(conn);
         if (conn.inFlight === 0 && conn.pending.size === 0) this.#settle(conn);
@@ -842,6 +965,29 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     return true;
   }
 
+  /**
+   * The byte budget: start proxies while bytes in flight are under it. When it has been spent
+   * and no write completed for sendTimeoutMs (streams that stopped reading hold it), it is
+   * ignored until writes complete again, so stuck proxies cannot stall everyone's pushes.
+   */
+  #admit(): boolean {
+    if (this.#inFlightBytes < this.#maxInFlightBytes) return true;
+    if (performance.now() - Math.max(this.#lastWriteDone, this.#spentAt) >= this.#sendTimeoutMs) return true;
+    if (!this.#budgetTimer && !this.#closing) {
+      this.#budgetTimer = setTimeout(() => {
+        this.#budgetTimer = undefined;
+        this.#wakeQueues();
+      }, this.#sendTimeoutMs);
+      this.#budgetTimer.unref();
+    }
+    return false;
+  }
+
+  #wakeQueues(): void {
+    this.#requests.wake();
+    this.#queue.wake();
+  }
+
   /** Ends the stream with a status and forgets the connection. */
   #fail(conn: Connection<Push>, error: StatusError): void {
     if (conn.closed) return;
@@ -854,6 +1000,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     conn.closed = true;
     conn.pending.clear();
     this.#inFlightBytes -= conn.inFlightBytes;
+    if (conn.inFlightBytes > 0) this.#wakeQueues();
     conn.inFlight = 0;
     conn.inFlightBytes = 0;
     this.#settle(conn);

@@ -9,6 +9,7 @@ import type { DeltaDiscoveryRequest, DiscoveryRequest } from '../../lib/xds/disc
 import type { Proxy } from '../model/proxy.ts';
 import type { PushRequest } from '../model/push-request.ts';
 import type { WatchedResourceView } from './generator-registry.ts';
+import { KnownResources } from './known-resources.ts';
 
 export interface NackRecord {
   readonly nonce: string;
@@ -38,7 +39,7 @@ export interface WatchedResource extends WatchedResourceView {
   lastNack?: NackRecord;
   nackCount: number;
   /** Delta only: name -> version of every resource the proxy holds, as far as we know. */
-  known?: Map<string, string>;
+  known?: KnownResources;
   /** Delta only: names subscribed since the last response; absent ones are reported removed. */
   pendingMissing?: Set<string>;
   /**
@@ -68,7 +69,7 @@ export function newWatchedResource(typeUrl: string, delta: boolean): WatchedReso
     nackCount: 0,
   };
   if (delta) {
-    w.known = new Map();
+    w.known = new KnownResources();
     w.pendingMissing = new Set();
   }
   return w;

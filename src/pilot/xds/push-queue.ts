@@ -1,17 +1,26 @@
 /**
  * The push queue (Istio's PushQueue): at most one entry per connection, later pushes merged into
  * the waiting one; a push that arrives while its connection is being processed is kept and
- * re-queued when that finishes. Work runs in batches of at most `concurrency` items per turn
- * of the event loop (setImmediate between batches), so incoming ACKs and requests are read
- * between batches however large the storm.
+ * re-queued when that finishes. Work runs in batches (setImmediate between batches), each
+ * ending after `maxPerTurn` items or `sliceMs` of synchronous work, whichever comes first, so
+ * incoming ACKs, pings and requests are read between batches however large the storm. An
+ * optional `admit` gate (e.g. a budget of bytes in flight) stops starting items until `wake()`.
  */
 import { logger } from '../../lib/log.ts';
 
 const log = logger('pilot:push-queue');
 
 export interface PushQueueOptions<K, V> {
-  /** Items processed at once, and items started per event-loop turn. */
+  /** Items processed at once (an item holds its slot while its promise is pending). */
   readonly concurrency: number;
+  /** Items started per event-loop turn (default: `concurrency`). */
+  readonly maxPerTurn?: number;
+  /** A turn also ends after this much synchronous work (default: unbounded). */
+  readonly sliceMs?: number;
+  /** Checked before each start; when false, nothing starts until `wake()` is called. */
+  readonly admit?: () => boolean;
+  /** Clock for `sliceMs` (tests); default performance.now. */
+  readonly now?: () => number;
   readonly merge: (older: V, newer: V) => V;
   /** Synchronous, or a promise that holds the slot until settled. */
   readonly process: (key: K, value: V) => void | Promise<void>;
@@ -34,7 +43,21 @@ export class PushQueue<K, V> {
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
       throw new RangeError(`push queue concurrency must be a positive integer, got ${options.concurrency}`);
     }
+    const perTurn = options.maxPerTurn ?? options.concurrency;
+    if (!(perTurn >= 1)) throw new RangeError(`push queue maxPerTurn must be at least 1, got ${perTurn}`);
+    this.#maxPerTurn = perTurn;
+    this.#sliceMs = options.sliceMs ?? Number.POSITIVE_INFINITY;
+    this.#now = options.now ?? (() => performance.now());
     this.#options = options;
+  }
+
+  readonly #maxPerTurn: number;
+  readonly #sliceMs: number;
+  readonly #now: () => number;
+
+  /** Re-checks the `admit` gate (call when what it depends on went down). */
+  wake(): void {
+    this.#schedule();
   }
 
   /** Number of keys waiting (not counting those being processed). */
@@ -98,6 +121,7 @@ export class PushQueue<K, V> {
   #schedule(): void {
     if (this.#scheduled || this.#closed || this.#waiting.size === 0) return;
     if (this.#processing.size >= this.#options.concurrency) return;
+    if (this.#options.admit && !this.#options.admit()) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
@@ -107,7 +131,11 @@ export class PushQueue<K, V> {
 
   #run(): void {
     let started = 0;
-    while (started < this.#options.concurrency && this.#processing.size < this.#options.concurrency) {
+    const admit = this.#options.admit;
+    const sliceEnd = this.#now() + this.#sliceMs;
+    while (started < this.#maxPerTurn && this.#processing.size < this.#options.concurrency) {
+      if (started > 0 && this.#now() >= sliceEnd) break;
+      if (admit && !admit()) break;
       const key = this.#next();
       if (key === undefined) break;
       const value = this.#waiting.get(key) as V;

@@ -308,7 +308,7 @@ test('--help lists the flags with their environment variables and the PILOT_* fe
     '--log-format <format>',
     'PILOT_DEBOUNCE_AFTER (default 100ms)',
     'PILOT_DEBOUNCE_MAX (default 10s)',
-    'PILOT_PUSH_THROTTLE (default 10)',
+    'PILOT_PUSH_THROTTLE (default 100)',
   ]) {
     assert.ok(text.includes(s), `help mentions ${s}`);
   }

@@ -102,6 +102,55 @@ test('at most `concurrency` items run at once, and at most that many start per e
   assert.ok(perTurn.size >= 3);
 });
 
+test('a turn also ends after sliceMs of synchronous work (time-sliced, not counted)', async () => {
+  let clock = 0;
+  const turns: number[] = [];
+  let turn = 0;
+  const q = new PushQueue<number, number>({
+    concurrency: 100,
+    maxPerTurn: Number.POSITIVE_INFINITY,
+    sliceMs: 10,
+    now: () => clock,
+    merge: (_a, b) => b,
+    process: () => {
+      turns.push(turn);
+      clock += 4; // each item "costs" 4 ms: the third crosses the 10 ms slice
+    },
+  });
+  for (let i = 0; i < 9; i++) q.enqueue(i, i);
+  const ticking = (async () => {
+    while (turns.length < 9) {
+      await new Promise((r) => setImmediate(r));
+      turn++;
+    }
+  })();
+  await q.idle();
+  await ticking;
+  const perTurn = new Map<number, number>();
+  for (const t of turns) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
+  assert.deepEqual([...perTurn.values()], [3, 3, 3]);
+});
+
+test('the admit gate holds starts until wake()', async () => {
+  let open = false;
+  const seen: number[] = [];
+  const q = new PushQueue<number, number>({
+    concurrency: 10,
+    admit: () => open,
+    merge: (_a, b) => b,
+    process: (k) => void seen.push(k),
+  });
+  q.enqueue(1, 1);
+  q.enqueue(2, 2);
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(seen, []);
+  assert.equal(q.pending, 2);
+  open = true;
+  q.wake();
+  await q.idle();
+  assert.deepEqual(seen, [1, 2]);
+});
+
 test('remove() drops a waiting key; close() drops everything and later pushes', async () => {
   const seen: string[] = [];
   const q = new PushQueue<string, string>({

@@ -8,11 +8,14 @@
 // Network filters.
 export const HTTP_CONNECTION_MANAGER = 'envoy.filters.network.http_connection_manager';
 export const TCP_PROXY = 'envoy.filters.network.tcp_proxy';
+/** Istio's stats filter; the same name serves as a network and as an HTTP filter. */
+export const ISTIO_STATS = 'istio.stats';
 
 // HTTP filters (also the keys of typed_per_filter_config).
 export const HTTP_FAULT = 'envoy.filters.http.fault';
 export const HTTP_CORS = 'envoy.filters.http.cors';
 export const HTTP_ROUTER = 'envoy.filters.http.router';
+export const ISTIO_METADATA_EXCHANGE = 'istio.metadata_exchange';
 
 // Listener filters.
 export const TLS_INSPECTOR = 'envoy.filters.listener.tls_inspector';

@@ -44,6 +44,7 @@ import {
   buildSingleDestinationFilters,
   type NetworkFilterContext,
 } from './network-filters.ts';
+import { addTelemetryFilters } from './telemetry.ts';
 import { buildServerTlsContext } from './tls-context.ts';
 
 const log = logger('pilot:lds');
@@ -315,7 +316,6 @@ export function buildGatewayListeners(ctx: GatewayListenerContext): Proto[] {
     l.listener_filters_timeout = toProtoDuration(0);
     listeners.push(l);
   }
-  return listeners.sort((a, b) =>
-    String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0,
-  );
+  listeners.sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0));
+  return addTelemetryFilters(listeners, 'gateway');
 }

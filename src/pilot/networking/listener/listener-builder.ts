@@ -23,6 +23,7 @@ import type { Proto, SidecarListenerContext } from './context.ts';
 import { buildFilterChain } from './filter-chain.ts';
 import { buildSidecarInboundListeners } from './inbound.ts';
 import { buildOutboundCatchAllNetworkFilters, buildSidecarOutboundListeners } from './outbound.ts';
+import { addTelemetryFilters } from './telemetry.ts';
 
 export function buildVirtualOutboundListener(ctx: SidecarListenerContext): Proto | undefined {
   const mode = interceptionMode(ctx.proxy);
@@ -97,7 +98,7 @@ export function buildHttpProxyListener(ctx: SidecarListenerContext): Proto | und
  * The outbound half of a sidecar's listeners, in Istio's order: outbound ports, the HTTP proxy
  * port, virtualOutbound. Together with buildSidecarInboundListeners it is the whole set; the two
  * halves depend on different parts of the proxy (its Sidecar scope vs. its own service targets),
- * so the LDS generator caches them apart.
+ * so the LDS generator caches them apart. Both halves carry Istio's telemetry filters.
  */
 export function buildSidecarOutboundPart(ctx: SidecarListenerContext): Proto[] {
   if (ctx.mesh.proxyListenPort <= 0) return [];
@@ -106,13 +107,13 @@ export function buildSidecarOutboundPart(ctx: SidecarListenerContext): Proto[] {
   if (httpProxy) out.push(httpProxy);
   const virtualOutbound = buildVirtualOutboundListener(ctx);
   if (virtualOutbound) out.push(virtualOutbound);
-  return out;
+  return addTelemetryFilters(out, 'sidecar');
 }
 
 /** The inbound half (virtualInbound and bound ingress listeners); see buildSidecarOutboundPart. */
 export function buildSidecarInboundPart(ctx: SidecarListenerContext): Proto[] {
   if (ctx.mesh.proxyListenPort <= 0) return [];
-  return buildSidecarInboundListeners(ctx);
+  return addTelemetryFilters(buildSidecarInboundListeners(ctx), 'sidecar');
 }
 
 /** Every listener of a sidecar proxy. */
