@@ -352,14 +352,6 @@ function reportUnsupported(policy: TrafficPolicy | undefined, cluster: string): 
       cluster,
     });
   }
-  if (policy?.connectionPool?.http?.http2KeepAlive) {
-    log.warn(
-      'connectionPool.http.http2KeepAlive is not supported yet (no HTTP/2 connection_keepalive); ignored',
-      {
-        cluster,
-      },
-    );
-  }
   if (policy?.proxyProtocol) {
     log.warn(
       'trafficPolicy.proxyProtocol is not supported yet (no upstream proxy protocol transport socket); ignored',

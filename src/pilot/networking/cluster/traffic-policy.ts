@@ -76,6 +76,8 @@ export interface HttpOptionsDraft {
   upstream?: { explicit_http_config: ProtoObject } | { use_downstream_protocol_config: ProtoObject };
   /** HTTP/2 max_concurrent_streams, applied when the upstream ends up explicitly HTTP/2 (as Istio). */
   maxConcurrentStreams?: number;
+  /** HTTP/2 connection_keepalive (PINGs), applied wherever the upstream may speak HTTP/2. */
+  http2KeepAlive?: ProtoObject;
 }
 
 export function http2Upstream(): HttpOptionsDraft['upstream'] {
@@ -90,10 +92,23 @@ export function downstreamUpstream(): HttpOptionsDraft['upstream'] {
 export function finishHttpOptions(d: HttpOptionsDraft): ProtoObject {
   let upstream: ProtoObject = d.upstream ?? { explicit_http_config: { http_protocol_options: {} } };
   const explicit = (upstream as { explicit_http_config?: ProtoObject }).explicit_http_config;
-  if (d.maxConcurrentStreams && explicit?.http2_protocol_options) {
+  if ((d.maxConcurrentStreams || d.http2KeepAlive) && explicit?.http2_protocol_options) {
     upstream = {
       explicit_http_config: {
-        http2_protocol_options: { max_concurrent_streams: u32(d.maxConcurrentStreams) },
+        http2_protocol_options: {
+          ...(d.maxConcurrentStreams ? { max_concurrent_streams: u32(d.maxConcurrentStreams) } : {}),
+          ...(d.http2KeepAlive ? { connection_keepalive: d.http2KeepAlive } : {}),
+        },
+      },
+    };
+  }
+  const byDownstream = (upstream as { use_downstream_protocol_config?: ProtoObject })
+    .use_downstream_protocol_config;
+  if (d.http2KeepAlive && byDownstream) {
+    upstream = {
+      use_downstream_protocol_config: {
+        ...byDownstream,
+        http2_protocol_options: { connection_keepalive: d.http2KeepAlive },
       },
     };
   }
@@ -150,6 +165,13 @@ export function applyConnectionPool(
     if (maxConcurrentStreams > 0) http.maxConcurrentStreams = maxConcurrentStreams;
   }
   if (settings?.http?.useClientProtocol) http.upstream = downstreamUpstream();
+  const ka = settings?.http?.http2KeepAlive;
+  if (ka && (ka.interval || ka.timeout)) {
+    http.http2KeepAlive = {
+      ...(ka.interval ? { interval: protoDuration(ka.interval) } : {}),
+      ...(ka.timeout ? { timeout: protoDuration(ka.timeout) } : {}),
+    };
+  }
 }
 
 /** Keepalive: mesh `tcpKeepalive` first, the rule's `tcp.tcpKeepalive` fields over it. */

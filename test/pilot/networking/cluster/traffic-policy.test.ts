@@ -88,6 +88,35 @@ test('connection pool: thresholds, timeouts, HTTP/2 streams only for HTTP/2 upst
   assert.deepEqual(validateMessageShape('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', h2), []);
 });
 
+test('http2KeepAlive: connection_keepalive PINGs wherever the upstream may speak HTTP/2, never on HTTP/1.1', () => {
+  const http: HttpOptionsDraft = {};
+  applyConnectionPool(
+    {},
+    http,
+    { http: { maxConcurrentStreams: 10, http2KeepAlive: { interval: '30s', timeout: '5s' } } },
+    DEFAULT_MESH_CONFIG,
+  );
+  const keepalive = { interval: { seconds: 30, nanos: 0 }, timeout: { seconds: 5, nanos: 0 } };
+  const h2 = finishHttpOptions({
+    ...http,
+    upstream: { explicit_http_config: { http2_protocol_options: {} } },
+  });
+  assert.deepEqual(h2.explicit_http_config, {
+    http2_protocol_options: { max_concurrent_streams: { value: 10 }, connection_keepalive: keepalive },
+  });
+  assert.deepEqual(validateMessageShape('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', h2), []);
+  const byClient = finishHttpOptions({
+    ...http,
+    upstream: { use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} } },
+  });
+  assert.deepEqual(byClient.use_downstream_protocol_config, {
+    http_protocol_options: {},
+    http2_protocol_options: { connection_keepalive: keepalive },
+  });
+  const h1 = finishHttpOptions({ ...http, upstream: undefined });
+  assert.deepEqual(h1.explicit_http_config, { http_protocol_options: {} });
+});
+
 test('outlier detection: enforcement and panic threshold as Istio sets them', () => {
   const c: Record<string, unknown> = {};
   applyOutlierDetection(c, {
