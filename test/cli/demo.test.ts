@@ -90,7 +90,10 @@ describe('the topology read from examples/bookinfo', () => {
       startSeconds: 4.2,
     });
     const text = lines.join('\n');
-    assert.match(text, /^ {2}curl -s http:\/\/127\.0\.0\.\d+:15090\/stats\/prometheus \| grep istio_requests_total /m);
+    assert.match(
+      text,
+      /^ {2}curl -s http:\/\/127\.0\.0\.\d+:15090\/stats\/prometheus \| grep istio_requests_total /m,
+    );
     assert.match(text, /^ {2}curl -s http:\/\/localhost:8080\/productpage \| grep/m);
     assert.match(
       text,
