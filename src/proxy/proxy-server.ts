@@ -8,6 +8,7 @@
  *   await p.ready();          // resolves once the xDS client's initial warming is over
  *   await p.shutdown(drainMs) // SIGTERM: stop accepting, let in-flight work finish, close
  */
+import { availableParallelism } from 'node:os';
 import { StatusServer } from '../agent/health.ts';
 import { logger } from '../lib/log.ts';
 import type { XdsNode } from '../lib/xds/discovery.ts';
@@ -23,6 +24,7 @@ import { ListenerManager } from './listener/listener-manager.ts';
 import { compilePerRouteFilterConfig } from './network/http/filters/registry.ts';
 import { compileRouteConfiguration } from './network/http/router/route-table.ts';
 import { StatsStore } from './stats/store.ts';
+import { setLocalNode } from './telemetry/bootstrap-telemetry.ts';
 import {
   type ClusterConfig,
   compileCluster,
@@ -30,8 +32,9 @@ import {
   type LoadAssignment,
 } from './upstream/cluster.ts';
 import { ClusterManager } from './upstream/cluster-manager.ts';
+import { WorkerPool } from './workers/worker-pool.ts';
 import { XdsClient, type XdsMode, type XdsUpdate } from './xds/client.ts';
-import { envoyResourceTypes } from './xds/resource-types/registry.ts';
+import { type CompileHooks, envoyResourceTypes } from './xds/resource-types/registry.ts';
 
 const log = logger('proxy');
 
@@ -61,6 +64,73 @@ export interface ProxyServerOptions {
   readonly initialFetchTimeoutMs?: number;
   /** Called when /quitquitquit asks the process to exit. */
   readonly onQuit?: () => void;
+  /**
+   * Worker processes serving the listeners (Envoy's --concurrency): 1 (default) serves in this
+   * process; N > 1 forks N workers fed by this process's single xDS stream; 0 = one per core.
+   */
+  readonly concurrency?: number;
+  /** Node flags for worker processes (default: this process's). */
+  readonly workerExecArgv?: readonly string[];
+}
+
+/** The data plane's compile step per xDS type (the primary's xDS client and workers share it). */
+export function dataPlaneCompileHooks(env: {
+  readonly clusterManager: ClusterManager;
+  readonly stats: StatsStore;
+  readonly rds: ListenerManager['rdsProvider'];
+}): CompileHooks {
+  return {
+    cluster: (m, c) => compileCluster(m, { decodeAny: c.decodeAny }),
+    clusterLoadAssignment: (m, c) => compileClusterLoadAssignment(m, { decodeAny: c.decodeAny }),
+    routeConfiguration: (m, c) =>
+      compileRouteConfiguration(m, {
+        decodeAny: c.decodeAny,
+        perFilterConfig: compilePerRouteFilterConfig,
+      }),
+    listener: (m, c) => compileListener(m, { ...env, decodeAny: c.decodeAny }),
+  };
+}
+
+/**
+ * Applies one accepted xDS update to a data plane (ProxyServer's, or a worker process's).
+ * `bindListeners` false: listeners are left to the worker processes.
+ */
+export async function applyUpdate(
+  dp: { readonly clusterManager: ClusterManager; readonly listenerManager: ListenerManager },
+  u: XdsUpdate,
+  bindListeners = true,
+): Promise<void> {
+  switch (u.typeUrl) {
+    case ENDPOINT_TYPE_URL:
+      for (const r of [...u.added, ...u.updated]) {
+        dp.clusterManager.updateEndpoints(r.name, r.resource.compiled as LoadAssignment);
+      }
+      // An endpoint resource that went away leaves its clusters without hosts (Envoy's way).
+      for (const name of u.removed) {
+        dp.clusterManager.updateEndpoints(name, {
+          clusterName: name,
+          localities: [],
+          overprovisioningFactor: 140,
+        });
+      }
+      return;
+    case CLUSTER_TYPE_URL:
+      for (const r of [...u.added, ...u.updated]) {
+        dp.clusterManager.addOrUpdate(r.resource.compiled as ClusterConfig);
+      }
+      for (const name of u.removed) dp.clusterManager.remove(name);
+      return;
+    case ROUTE_TYPE_URL:
+      dp.listenerManager.applyRoutes(u);
+      return;
+    case LISTENER_TYPE_URL:
+      if (bindListeners) await dp.listenerManager.applyListeners(u);
+      return;
+    default:
+      // Secrets: no transport socket reads SDS yet; clusters or listeners that need one are
+      // NACKed by their compile step, so a secret update has nothing to drive here.
+      log.debug('update without a data-plane consumer', { type: u.typeUrl });
+  }
 }
 
 export class ProxyServer {
@@ -71,6 +141,8 @@ export class ProxyServer {
   readonly bootstrap: ProxyBootstrap;
   readonly startedAt = Date.now();
   admin: AdminServer | undefined;
+  /** The worker processes, when concurrency > 1. */
+  readonly workers: WorkerPool | undefined;
   status: StatusServer | undefined;
   readonly #options: ProxyServerOptions;
   #readyPromise: Promise<void>;
@@ -95,17 +167,20 @@ export class ProxyServer {
       node: options.bootstrap.node,
       mode: options.bootstrap.xdsMode,
       initialFetchTimeoutMs: options.initialFetchTimeoutMs,
-      resourceTypes: envoyResourceTypes({
-        cluster: (m, c) => compileCluster(m, { decodeAny: c.decodeAny }),
-        clusterLoadAssignment: (m, c) => compileClusterLoadAssignment(m, { decodeAny: c.decodeAny }),
-        routeConfiguration: (m, c) =>
-          compileRouteConfiguration(m, {
-            decodeAny: c.decodeAny,
-            perFilterConfig: compilePerRouteFilterConfig,
-          }),
-        listener: (m, c) => compileListener(m, { ...env, decodeAny: c.decodeAny }),
-      }),
+      resourceTypes: envoyResourceTypes(dataPlaneCompileHooks(env)),
     });
+    setLocalNode(this.stats, options.bootstrap);
+    const n = options.concurrency ?? 1;
+    const workers = n === 0 ? availableParallelism() : n;
+    if (workers > 1) {
+      this.workers = new WorkerPool({
+        workers,
+        bootstrap: { node: options.bootstrap.node, metadata: options.bootstrap.metadata },
+        listenerDrainMs: options.listenerDrainMs,
+        stats: this.stats,
+        execArgv: options.workerExecArgv,
+      });
+    }
     this.xds.on('update', (u) => {
       this.#applying = this.#applying
         .then(() => this.#apply(u))
@@ -123,7 +198,7 @@ export class ProxyServer {
     this.#readyPromise = new Promise((resolve) => {
       // Listeners of the initial config are bound before the proxy reports ready.
       this.xds.once('initialized', () => {
-        void this.#applying.then(resolve);
+        void this.#applying.then(() => this.workers?.whenCurrent()).then(resolve);
       });
     });
   }
@@ -143,37 +218,10 @@ export class ProxyServer {
   }
 
   async #apply(u: XdsUpdate): Promise<void> {
-    switch (u.typeUrl) {
-      case ENDPOINT_TYPE_URL:
-        for (const r of [...u.added, ...u.updated]) {
-          this.clusterManager.updateEndpoints(r.name, r.resource.compiled as LoadAssignment);
-        }
-        // An endpoint resource that went away leaves its clusters without hosts (Envoy's way).
-        for (const name of u.removed) {
-          this.clusterManager.updateEndpoints(name, {
-            clusterName: name,
-            localities: [],
-            overprovisioningFactor: 140,
-          });
-        }
-        return;
-      case CLUSTER_TYPE_URL:
-        for (const r of [...u.added, ...u.updated]) {
-          this.clusterManager.addOrUpdate(r.resource.compiled as ClusterConfig);
-        }
-        for (const name of u.removed) this.clusterManager.remove(name);
-        return;
-      case ROUTE_TYPE_URL:
-        this.listenerManager.applyRoutes(u);
-        return;
-      case LISTENER_TYPE_URL:
-        await this.listenerManager.applyListeners(u);
-        return;
-      default:
-        // Secrets: no transport socket reads SDS yet; clusters or listeners that need one are
-        // NACKed by their compile step, so a secret update has nothing to drive here.
-        log.debug('update without a data-plane consumer', { type: u.typeUrl });
-    }
+    // With workers, the primary compiled (and so ACKs or NACKs) this update; the workers bind
+    // and serve its listeners, the primary keeps clusters and routes for the admin API.
+    await applyUpdate(this, u, this.workers === undefined);
+    this.workers?.publish(u);
   }
 
   /** Binds the admin and status servers and opens the ADS stream. */
@@ -193,13 +241,21 @@ export class ProxyServer {
       this.status = new StatusServer({ ready: () => this.isReady });
       await this.status.listen(o.statusPort ?? 15021, o.statusAddress ?? '127.0.0.1');
     }
+    this.workers?.start();
     this.xds.start();
+  }
+
+  /** Listener name → bound port (the workers' listeners when there are workers). */
+  listenerPorts(): Record<string, number> {
+    const own = Object.fromEntries(this.listenerManager.listeners().map((l) => [l.name, l.port]));
+    return { ...own, ...this.workers?.listenerPorts() };
   }
 
   /** Stops accepting on every listener (/drain_listeners); established connections finish. */
   drainListeners(drainMs: number = this.#options.drainMs ?? 5000): Promise<void> {
     this.#draining = true;
-    return this.listenerManager.drainAll(drainMs);
+    // Workers drain and exit as a whole: /drain_listeners with workers stops them.
+    return Promise.all([this.listenerManager.drainAll(drainMs), this.workers?.drain(drainMs)]).then(() => {});
   }
 
   /**
@@ -211,7 +267,7 @@ export class ProxyServer {
     this.#shutdown ??= (async () => {
       this.#draining = true;
       log.info('draining', { drainMs });
-      await this.listenerManager.drainAll(drainMs);
+      await Promise.all([this.listenerManager.drainAll(drainMs), this.workers?.drain(drainMs)]);
       // No downstream connection is left, so no request is in flight upstream either.
       await this.close();
     })();
@@ -222,7 +278,7 @@ export class ProxyServer {
   async close(): Promise<void> {
     this.#draining = true;
     this.xds.close();
-    await this.listenerManager.close();
+    await Promise.all([this.listenerManager.close(), this.workers?.close()]);
     this.clusterManager.destroy();
     await Promise.all([this.admin?.close(), this.status?.close()]);
   }

@@ -48,6 +48,7 @@ interface ProxyFlags {
   logLevel: string;
   logFormat: 'text' | 'json';
   portFile: string | undefined;
+  concurrency: number;
 }
 
 const OWN_FLAGS: Record<string, string> = {
@@ -61,7 +62,9 @@ const OWN_FLAGS: Record<string, string> = {
     'wait this long for initial config before serving what arrived (default 15s; 0 waits forever)',
   'log-level': 'debug, info, warn, error or none (default info)',
   'log-format': 'text or json (default text)',
-  'port-file': 'write {"admin":N,"status":N,"listeners":{name:port},"pid":N} here once ready',
+  'port-file': 'write {"admin":N,"status":N,"listeners":{name:port},"pid":N,"workers":[pid]} here once ready',
+  concurrency:
+    'worker processes serving the listeners (default 1: this process serves; 0: one per core); one xDS stream either way',
 };
 
 export function usage(): string {
@@ -107,6 +110,7 @@ export function parseProxyArgs(argv: readonly string[]): { flags: ProxyFlags; re
     logLevel: 'info',
     logFormat: 'text',
     portFile: undefined,
+    concurrency: 1,
   };
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -159,6 +163,13 @@ export function parseProxyArgs(argv: readonly string[]): { flags: ProxyFlags; re
       case 'port-file':
         flags.portFile = value;
         break;
+      case 'concurrency':
+        if (!/^\d+$/.test(value) || Number(value) > 1024)
+          throw new UsageError(
+            `--concurrency: expected a number of workers 0-1024, got ${JSON.stringify(value)}`,
+          );
+        flags.concurrency = Number(value);
+        break;
     }
   }
   return { flags, rest };
@@ -192,6 +203,7 @@ export async function runProxy(argv: readonly string[], io: ProxyIo): Promise<nu
       drainMs: flags.drainMs,
       listenerDrainMs: flags.listenerDrainMs,
       initialFetchTimeoutMs: flags.initialFetchTimeoutMs,
+      concurrency: flags.concurrency,
       onQuit: () => quit(),
     });
     const stop = new Promise<string>((resolve) => {
@@ -226,8 +238,9 @@ export async function runProxy(argv: readonly string[], io: ProxyIo): Promise<nu
       await writePortFile(flags.portFile, {
         admin: started.admin?.port,
         status: started.status?.port,
-        listeners: Object.fromEntries(started.listenerManager.listeners().map((l) => [l.name, l.port])),
+        listeners: started.listenerPorts(),
         pid: process.pid,
+        workers: started.workers?.pids() ?? [],
       });
     }
     const reason = await stop;
