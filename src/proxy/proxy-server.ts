@@ -17,6 +17,7 @@ import {
   ENDPOINT_TYPE_URL,
   LISTENER_TYPE_URL,
   ROUTE_TYPE_URL,
+  SECRET_TYPE_URL,
 } from '../lib/xds/type-urls.ts';
 import { AdminServer } from './admin/admin-server.ts';
 import { compileListener } from './listener/listener.ts';
@@ -24,6 +25,7 @@ import { ListenerManager } from './listener/listener-manager.ts';
 import { compilePerRouteFilterConfig } from './network/http/filters/registry.ts';
 import { compileRouteConfiguration } from './network/http/router/route-table.ts';
 import { StatsStore } from './stats/store.ts';
+import { compileSecret } from './tls/secret-store.ts';
 import { setLocalNode } from './telemetry/bootstrap-telemetry.ts';
 import {
   type ClusterConfig,
@@ -78,8 +80,11 @@ export function dataPlaneCompileHooks(env: {
   readonly clusterManager: ClusterManager;
   readonly stats: StatsStore;
   readonly rds: ListenerManager['rdsProvider'];
+  /** SDS secrets downstream TLS contexts read (the listener manager's store). */
+  readonly secrets?: ListenerManager['secrets'];
 }): CompileHooks {
   return {
+    secret: (m, c) => compileSecret(m, { decodeAny: c.decodeAny }),
     cluster: (m, c) => compileCluster(m, { decodeAny: c.decodeAny }),
     clusterLoadAssignment: (m, c) => compileClusterLoadAssignment(m, { decodeAny: c.decodeAny }),
     routeConfiguration: (m, c) =>
@@ -126,9 +131,12 @@ export async function applyUpdate(
     case LISTENER_TYPE_URL:
       if (bindListeners) await dp.listenerManager.applyListeners(u);
       return;
+    case SECRET_TYPE_URL:
+      // Downstream TLS contexts read SDS secrets for new connections; upstream transport
+      // sockets do not read SDS yet (their compile step NACKs an SDS reference).
+      dp.listenerManager.applySecrets(u);
+      return;
     default:
-      // Secrets: no transport socket reads SDS yet; clusters or listeners that need one are
-      // NACKed by their compile step, so a secret update has nothing to drive here.
       log.debug('update without a data-plane consumer', { type: u.typeUrl });
   }
 }
@@ -161,6 +169,7 @@ export class ProxyServer {
       clusterManager: this.clusterManager,
       stats: this.stats,
       rds: this.listenerManager.rdsProvider,
+      secrets: this.listenerManager.secrets,
     };
     this.xds = new XdsClient({
       server: options.bootstrap.discoveryAddress,

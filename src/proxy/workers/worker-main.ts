@@ -57,6 +57,7 @@ class Worker {
       clusterManager: this.clusterManager,
       stats: this.stats,
       rds: this.listenerManager.rdsProvider,
+      secrets: this.listenerManager.secrets,
     });
     this.#statsTimer = setInterval(() => this.sendStats(), init.statsIntervalMs);
     this.#statsTimer.unref();
