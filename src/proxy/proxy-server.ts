@@ -25,8 +25,8 @@ import { ListenerManager } from './listener/listener-manager.ts';
 import { compilePerRouteFilterConfig } from './network/http/filters/registry.ts';
 import { compileRouteConfiguration } from './network/http/router/route-table.ts';
 import { StatsStore } from './stats/store.ts';
-import { compileSecret } from './tls/secret-store.ts';
 import { setLocalNode } from './telemetry/bootstrap-telemetry.ts';
+import { compileSecret } from './tls/secret-store.ts';
 import {
   type ClusterConfig,
   compileCluster,
@@ -141,6 +141,21 @@ export async function applyUpdate(
   }
 }
 
+/**
+ * Node metadata key with the bound admin API address, so `mizzenctl proxy-config` can reach a
+ * proxy through mizzend's /debug/syncz even when the admin port was picked at random.
+ */
+export const ADMIN_ADDRESS_METADATA_KEY = 'MIZZEN_ADMIN_ADDRESS';
+
+/** Adds the admin address to the node sent on every stream (wildcard binds name no host: skipped). */
+function announceAdminAddress(node: XdsNode, host: string, port: number): void {
+  if (host === '0.0.0.0' || host === '::') return;
+  const metadata = (node.metadata ??= { fields: {} });
+  metadata.fields ??= {};
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  metadata.fields[ADMIN_ADDRESS_METADATA_KEY] = { stringValue: address };
+}
+
 export class ProxyServer {
   readonly stats = new StatsStore();
   readonly clusterManager: ClusterManager;
@@ -244,7 +259,9 @@ export class ProxyServer {
       this.admin = new AdminServer(this, {
         onQuit: o.onQuit,
       });
-      await this.admin.listen(o.adminPort ?? 15000, o.adminAddress ?? '127.0.0.1');
+      const host = o.adminAddress ?? '127.0.0.1';
+      const port = await this.admin.listen(o.adminPort ?? 15000, host);
+      announceAdminAddress(this.bootstrap.node, host, port);
     }
     if (o.statusPort !== null) {
       this.status = new StatusServer({ ready: () => this.isReady });

@@ -103,6 +103,13 @@ export function syncz(connections: readonly XdsConnection[]): ProxySyncz[] {
       connected_at: status.connectedAt,
       delta: conn.delta,
     };
+    // Where the proxy's admin API is, when it says (mizzen-proxy announces it; Istio's
+    // ProxyConfig gives only the port): `mizzenctl proxy-config` uses it.
+    const adminAddress = proxy.metadata.raw.MIZZEN_ADMIN_ADDRESS;
+    if (typeof adminAddress === 'string' && adminAddress !== '') entry.admin_address = adminAddress;
+    const adminPort = proxy.metadata.proxyConfig?.proxyAdminPort;
+    if (typeof adminPort === 'number' && Number.isInteger(adminPort) && adminPort > 0)
+      entry.admin_port = adminPort;
     const byType = new Map(status.types.map((t) => [t.typeUrl, t]));
     for (const [typeUrl, prefix] of ISTIO_FIELDS) {
       const t = byType.get(typeUrl);
