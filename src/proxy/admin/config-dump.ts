@@ -1,13 +1,16 @@
 /**
  * /config_dump: Envoy's admin.v3.ConfigDump built from what the xDS client holds — bootstrap
- * (the node), then clusters, listeners, routes and endpoints, each with its active and warming
- * resources, versions, update times, and the last rejection (error_state) per resource.
+ * (the node), then clusters, listeners, routes, endpoints and SDS secrets, each with its active
+ * and warming resources, versions, update times, and the last rejection (error_state) per
+ * resource. Secret material (private keys, passwords, generic secrets, ticket keys) is
+ * redacted as Envoy does: certificates are shown, keys never.
  */
 import {
   CLUSTER_TYPE_URL,
   ENDPOINT_TYPE_URL,
   LISTENER_TYPE_URL,
   ROUTE_TYPE_URL,
+  SECRET_TYPE_URL,
   TYPE_URL_PREFIX,
 } from '../../lib/xds/type-urls.ts';
 import type { ProxyServer } from '../proxy-server.ts';
@@ -129,6 +132,24 @@ export function configDump(proxy: ProxyServer): Json {
     })),
   };
 
+  const secrets = xds.resources(SECRET_TYPE_URL);
+  const secretStatus = statusOf(SECRET_TYPE_URL);
+  const secretsDump = {
+    '@type': `${ADMIN}SecretsConfigDump`,
+    dynamic_active_secrets: secrets.active.map((e) => ({
+      name: e.name,
+      version_info: e.version,
+      last_updated: secretStatus.get(e.name)?.lastUpdated,
+      secret: typed(SECRET_TYPE_URL, redactSecret(e.resource.message)),
+    })),
+    dynamic_warming_secrets: secrets.warming.map((e) => ({
+      name: e.name,
+      version_info: e.version,
+      last_updated: iso(e.since),
+      secret: typed(SECRET_TYPE_URL, redactSecret(e.resource.message)),
+    })),
+  };
+
   return {
     configs: [
       {
@@ -140,6 +161,35 @@ export function configDump(proxy: ProxyServer): Json {
       listenersDump,
       routesDump,
       endpointsDump,
+      secretsDump,
     ],
   };
+}
+
+const REDACTED = { inline_string: '[redacted]' };
+
+/** bytes fields as proto3 JSON writes them (base64), wherever they sit. */
+function bytesAsBase64(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (Array.isArray(value)) return value.map(bytesAsBase64);
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, bytesAsBase64(v)]));
+  return value;
+}
+
+/** A copy of an SDS Secret with every piece of key material replaced (Envoy's redaction). */
+export function redactSecret(secret: Json): Json {
+  const message = bytesAsBase64(secret) as Json;
+  const out: Json = { ...message };
+  const cert = message.tls_certificate as Json | undefined;
+  if (cert) {
+    const c: Json = { ...cert };
+    for (const k of ['private_key', 'password', 'private_key_provider'])
+      if (c[k] !== undefined && c[k] !== null) c[k] = REDACTED;
+    out.tls_certificate = c;
+  }
+  if (message.session_ticket_keys) out.session_ticket_keys = { keys: [REDACTED] };
+  const generic = message.generic_secret as Json | undefined;
+  if (generic) out.generic_secret = { ...generic, secret: REDACTED };
+  return out;
 }
