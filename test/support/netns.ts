@@ -22,10 +22,21 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  ETC_NETNS,
+  hasCommand,
+  must,
+  type RunResult,
+  runCommand,
+  teardownByPrefix,
+  teardownStale as teardownStaleRuns,
+} from '../../src/cli/demo/netns-topology.ts';
 
-const PREFIX_PATTERN = /^mzt(\d+)-/;
+// The namespace primitives are the demo's (one implementation); this lab adds the test topology.
+export { type RunResult, runCommand, teardownByPrefix };
+
 const NODE = 'node';
 const BRIDGE = 'br0';
 const POD_V4 = (i: number) => `198.18.0.${10 + i}`;
@@ -36,43 +47,6 @@ const VIP_V4 = (i: number) => `198.19.0.${10 + i}`;
 const VIP_V6 = (i: number) => `fd00:6d7a:5::${(10 + i).toString(16)}`;
 const VIP_RANGE_V4 = '198.19.0.0/24';
 const VIP_RANGE_V6 = 'fd00:6d7a:5::/112';
-/** /etc/netns/NS/* files are bind-mounted over /etc/* by `ip netns exec`: per-pod /etc/hosts. */
-const ETC_NETNS = '/etc/netns';
-
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command to completion (root namespace; only for `ip` and friends). */
-export function runCommand(command: string, args: readonly string[], input?: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-    child.stdin.on('error', () => {});
-    child.stdin.end(input ?? '');
-  });
-}
-
-async function must(command: string, args: readonly string[], input?: string): Promise<string> {
-  const r = await runCommand(command, args, input);
-  if (r.code !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-async function hasCommand(command: string): Promise<boolean> {
-  try {
-    return (await runCommand('sh', ['-c', `command -v ${command}`])).code === 0;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Why namespace tests cannot run here, or undefined when they can. `iptables` also requires
@@ -121,76 +95,9 @@ export interface SpawnInOptions {
   readonly stdio?: SpawnOptions['stdio'];
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function listNamespaces(): Promise<string[]> {
-  const out = await must('ip', ['netns', 'list']);
-  return out
-    .split('\n')
-    .map((l) => l.trim().split(' ')[0])
-    .filter((n) => n !== '');
-}
-
-/** Kills every process in `netns` and waits until the kernel lists none. */
-async function killInside(netns: string): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const r = await runCommand('ip', ['netns', 'pids', netns]);
-    const pids = r.stdout
-      .split('\n')
-      .map((s) => Number(s.trim()))
-      .filter((n) => Number.isInteger(n) && n > 0);
-    if (pids.length === 0) return;
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  throw new Error(`processes in ${netns} did not exit after SIGKILL`);
-}
-
-/** Removes every namespace (and /etc/netns entry) whose name starts with `prefix`; pods before the node. */
-export async function teardownByPrefix(prefix: string): Promise<void> {
-  const names = (await listNamespaces()).filter((n) => n.startsWith(prefix));
-  names.sort((a, b) => Number(a === `${prefix}${NODE}`) - Number(b === `${prefix}${NODE}`));
-  for (const ns of names) {
-    await killInside(ns);
-    await must('ip', ['netns', 'del', ns]);
-  }
-  let etc: string[] = [];
-  try {
-    etc = readdirSync(ETC_NETNS);
-  } catch {
-    // no /etc/netns at all
-  }
-  for (const entry of etc)
-    if (entry.startsWith(prefix)) rmSync(join(ETC_NETNS, entry), { recursive: true, force: true });
-}
-
-/** Removes leftovers of earlier runs whose process is gone (`mzt<pid>-*`). */
-export async function teardownStale(): Promise<string[]> {
-  const prefixes = new Set<string>();
-  const consider = (name: string) => {
-    const m = PREFIX_PATTERN.exec(name);
-    if (m && Number(m[1]) !== process.pid && !isAlive(Number(m[1]))) prefixes.add(m[0]);
-  };
-  for (const ns of await listNamespaces()) consider(ns);
-  try {
-    for (const entry of readdirSync(ETC_NETNS)) consider(entry);
-  } catch {
-    // no /etc/netns
-  }
-  for (const prefix of prefixes) await teardownByPrefix(prefix);
-  return [...prefixes];
+/** Removes leftovers of earlier test runs whose process is gone (`mzt<pid>-*`). */
+export function teardownStale(): Promise<string[]> {
+  return teardownStaleRuns('mzt');
 }
 
 export class NetnsLab {

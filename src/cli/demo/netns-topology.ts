@@ -51,14 +51,15 @@ export function runCommand(command: string, args: readonly string[], input?: str
   });
 }
 
-async function must(command: string, args: readonly string[]): Promise<string> {
-  const r = await runCommand(command, args);
+/** Runs a command; its stdout, or an error naming the command and its stderr when it fails. */
+export async function must(command: string, args: readonly string[], input?: string): Promise<string> {
+  const r = await runCommand(command, args, input);
   if (r.code !== 0)
     throw new Error(`${command} ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
 }
 
-async function hasCommand(command: string): Promise<boolean> {
+export async function hasCommand(command: string): Promise<boolean> {
   try {
     return (await runCommand('sh', ['-c', `command -v ${command}`])).code === 0;
   } catch {
