@@ -226,6 +226,7 @@ test('admin: /config_dump, /stats/prometheus, /clusters and /listeners show the 
     'ListenersConfigDump',
     'RoutesConfigDump',
     'EndpointsConfigDump',
+    'SecretsConfigDump',
   ]);
   const clusters = dump.configs[1].dynamic_active_clusters.map(
     (c: { cluster: { name: string } }) => c.cluster.name,
