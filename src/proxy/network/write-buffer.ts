@@ -184,3 +184,82 @@ export class WriteBuffer {
 export function flushPendingWrites(): void {
   if (dirty.length > 0) flushAll();
 }
+
+/** Read slab size; a fresh slab once less than READ_MIN is left in the current one. */
+const READ_SLAB = 64 * 1024;
+const READ_MIN = 16 * 1024;
+
+/**
+ * Direct socket reads (net's `onread`): no Readable push, 'data' event or read-more tick per
+ * read. The kernel reads into the unused tail of a slab, so bytes already handed to `sink` are
+ * never overwritten (they may be stashed, or referenced by a pending large write); a slab with
+ * less than READ_MIN left is replaced, not reused.
+ */
+export class SlabReader {
+  private slab: Buffer = Buffer.allocUnsafeSlow(READ_SLAB);
+  private offset = 0;
+  private readonly sink: (chunk: Buffer) => void;
+
+  constructor(sink: (chunk: Buffer) => void) {
+    this.sink = sink;
+  }
+
+  /** The buffer the next read goes into (net calls this after every read). */
+  next = (): Buffer => {
+    if (this.slab.length - this.offset < READ_MIN) {
+      this.slab = Buffer.allocUnsafeSlow(READ_SLAB);
+      this.offset = 0;
+    }
+    return this.slab.subarray(this.offset);
+  };
+
+  /** `buf` is what `next` returned last: it starts at `offset` of the current slab. */
+  onRead = (n: number, buf: Uint8Array): boolean => {
+    this.offset += n;
+    this.sink((buf as Buffer).subarray(0, n));
+    return true; // false would stop reading; flow control uses socket.pause() instead
+  };
+}
+
+interface UserBufferHandle {
+  useUserBuffer(buf: Buffer): void;
+}
+
+let readSymbols: { buffer: symbol; callback: symbol; gen: symbol } | null | undefined;
+
+/**
+ * Switches an accepted plain TCP socket to direct reads into `sink` from its next read on.
+ * net.Server has no `onread` option, so this sets the same (internal) per-socket fields that
+ * `net.connect({ onread })` sets; when this Node does not have them, or the socket is not plain
+ * TCP (TLS, HTTP/2 sessions...), it returns false and the caller keeps its 'data' listener.
+ * Call it only while the socket's readable buffer is empty (e.g. from a 'data' handler).
+ */
+export function readDirect(socket: Socket, sink: (chunk: Buffer) => void): boolean {
+  if (readSymbols === undefined) {
+    const own = Object.getOwnPropertySymbols(socket);
+    const find = (d: string) => own.find((x) => x.description === d);
+    const buffer = find('kBuffer');
+    const callback = find('kBufferCb');
+    const gen = find('kBufferGen');
+    readSymbols = buffer && callback && gen ? { buffer, callback, gen } : null;
+  }
+  const syms = readSymbols;
+  const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> & object })._handle;
+  if (
+    syms === null ||
+    handle == null ||
+    handle.constructor.name !== 'TCP' ||
+    typeof handle.useUserBuffer !== 'function' ||
+    socket.readableLength > 0
+  ) {
+    return false;
+  }
+  const reader = new SlabReader(sink);
+  const first = reader.next();
+  const fields = socket as unknown as Record<symbol, unknown>;
+  fields[syms.buffer] = first;
+  fields[syms.callback] = reader.onRead;
+  fields[syms.gen] = reader.next;
+  handle.useUserBuffer(first);
+  return true;
+}

@@ -11,6 +11,7 @@
  * Pipelining: requests are parsed one at a time; bytes of the next request wait (bounded) until
  * the current response is complete, so responses go out strictly in order.
  */
+import { randomFillSync } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { latin1Write } from '../../common/bytes.ts';
@@ -28,7 +29,7 @@ import {
   RF_STREAM_IDLE_TIMEOUT,
 } from '../../stream-info.ts';
 import type { Host } from '../../upstream/host.ts';
-import { enterIo, exitIo, type Pausable, WriteBuffer } from '../write-buffer.ts';
+import { enterIo, exitIo, type Pausable, readDirect, WriteBuffer } from '../write-buffer.ts';
 import {
   chunkHeader,
   H1Parser,
@@ -168,9 +169,33 @@ const FRAME_CHUNKED = 2;
 const FRAME_EOF = 3;
 const FRAME_RAW = 4;
 
-function newRequestId(): string {
-  // crypto.randomUUID keeps a cache of random bytes, so this costs little per request.
-  return crypto.randomUUID();
+// x-request-id: UUIDv4 from a pool of CSPRNG bytes refilled 1,024 ids at a time, formatted into
+// a scratch buffer (one string made per id, no per-byte concatenation).
+const RID_POOL = Buffer.allocUnsafeSlow(16 * 1024);
+let ridOffset = RID_POOL.length;
+const RID_TEXT = Buffer.from('00000000-0000-4000-8000-000000000000', 'latin1');
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/** Text positions of the 16 bytes (the dashes stay). */
+const RID_AT = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+export function newRequestId(): string {
+  if (ridOffset === RID_POOL.length) {
+    randomFillSync(RID_POOL);
+    ridOffset = 0;
+  }
+  const p = RID_POOL;
+  const o = ridOffset;
+  ridOffset += 16;
+  for (let i = 0; i < 16; i++) {
+    let b = p[o + i];
+    // Byte 6 carries the version (4), byte 8 the RFC 4122 variant (binary 10).
+    if (i === 6) b = (b & 0x0f) | 0x40;
+    else if (i === 8) b = (b & 0x3f) | 0x80;
+    const at = RID_AT[i];
+    RID_TEXT[at] = HEX_DIGITS[b >> 4];
+    RID_TEXT[at + 1] = HEX_DIGITS[b & 0x0f];
+  }
+  return RID_TEXT.toString('latin1', 0, 36);
 }
 
 export class HttpConnection implements H1ParserHandler {
@@ -246,6 +271,9 @@ export class HttpConnection implements H1ParserHandler {
       return;
     }
     this.sniff = config.codec === CODEC_AUTO && !info.secure;
+    // HTTP/1.1 for sure: read directly (plain TCP only). Sniffing switches once it is decided,
+    // since HTTP/2 needs the stream path.
+    if (!this.sniff && !info.secure) readDirect(socket, this.onData);
     if (config.requestHeadersTimeoutMs > 0) this.timer.wakeAt(now + config.requestHeadersTimeoutMs);
   }
 
@@ -290,6 +318,7 @@ export class HttpConnection implements H1ParserHandler {
         this.startH2(this.stash);
         return;
       }
+      if (!this.info.secure) readDirect(this.socket, this.onData);
     }
     enterIo();
     try {

@@ -8,7 +8,7 @@
  * `onPoolReady(conn)` with a connection it owns until its response is complete, or
  * `onPoolFailure(reason)`.
  */
-import type { Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { logger } from '../../../lib/log.ts';
 import {
   H1Parser,
@@ -18,12 +18,38 @@ import {
   KIND_RESPONSE,
   UNDERSCORES_ALLOW,
 } from '../../network/http/codec-h1.ts';
-import { enterIo, exitIo, WriteBuffer } from '../../network/write-buffer.ts';
+import { enterIo, exitIo, SlabReader, WriteBuffer } from '../../network/write-buffer.ts';
 import type { ClusterStats, ResourceManager } from '../cluster-stats.ts';
 import type { Host } from '../host.ts';
-import type { TransportSocketFactory } from '../transport-socket.ts';
+import { RawTransportSocketFactory, type TransportSocketFactory } from '../transport-socket.ts';
 
 const log = logger('proxy:pool');
+
+/** Opens the connection; plain TCP gets the `onread` fast path (same options as raw_buffer). */
+function openSocket(
+  factory: TransportSocketFactory,
+  host: Host,
+  onReady: () => void,
+  onError: (err: Error) => void,
+  onData: (chunk: Buffer) => void,
+): { socket: Socket; direct: boolean } {
+  if (!(factory instanceof RawTransportSocketFactory)) {
+    return { socket: factory.connect(host, onReady, onError), direct: false };
+  }
+  const reader = new SlabReader(onData);
+  const socket = netConnect({
+    host: host.address,
+    port: host.port,
+    noDelay: true,
+    allowHalfOpen: false,
+    localAddress: host.bindAddress?.address,
+    localPort: host.bindAddress?.port || undefined,
+    onread: { buffer: reader.next, callback: reader.onRead },
+  });
+  socket.once('connect', onReady);
+  socket.once('error', onError);
+  return { socket, direct: true };
+}
 
 export const POOL_CONNECT_FAILURE = 1;
 export const POOL_CONNECT_TIMEOUT = 2;
@@ -114,13 +140,16 @@ export class H1Connection implements H1ParserHandler {
       maxHeaderCount: s.maxResponseHeadersCount,
       underscores: UNDERSCORES_ALLOW,
     });
-    this.socket = (this.host.transport ?? s.transport).connect(
+    const opened = openSocket(
+      this.host.transport ?? s.transport,
       this.host,
       this.onConnected,
       this.onConnectError,
+      this.onData,
     );
+    this.socket = opened.socket;
     this.writer = new WriteBuffer(this.socket, s.bufferLimit);
-    this.socket.on('data', this.onData);
+    if (!opened.direct) this.socket.on('data', this.onData);
     this.socket.on('end', this.onEnd);
     this.socket.on('close', this.onClose);
     this.socket.on('error', this.onError);

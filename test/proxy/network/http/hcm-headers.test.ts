@@ -5,6 +5,7 @@
  * server and date headers, via, XFCC sanitising, port stripping and path normalisation.
  */
 import { before, type TestContext, test } from 'node:test';
+import { newRequestId } from '../../../../src/proxy/network/http/connection-manager.ts';
 import { type FakeUpstream, startUpstream } from '../../../support/fake-upstreams.ts';
 import {
   assertNoOpenHandles,
@@ -62,6 +63,17 @@ test('x-request-id: generated for external requests, replaced unless preserved',
     { headers: { 'x-request-id': 'echo-me' } },
   );
   t.assert.equal(d.res.headers['x-request-id'], 'echo-me');
+});
+
+test('x-request-id: pooled random ids stay UUIDv4 and distinct across pool refills', (t: TestContext) => {
+  // 3,000 ids span more than two refills of the 1,024-id random pool.
+  const ids = new Set<string>();
+  for (let i = 0; i < 3000; i++) {
+    const id = newRequestId();
+    if (!UUID.test(id)) t.assert.fail(`not a UUIDv4: ${id}`);
+    ids.add(id);
+  }
+  t.assert.equal(ids.size, 3000);
 });
 
 test('use_remote_address: XFF appended, internal client marked, x-envoy headers kept', async (t: TestContext) => {
