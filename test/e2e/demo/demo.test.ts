@@ -84,7 +84,8 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
 before(async () => {
   config = await prepareConfig();
   base = `http://${config.gatewayHost}:${config.gatewayHttpPort}`;
-  run = startDemo(demoArgs(config));
+  // Istio's metrics port on each proxy's own address, so the demo prints the line that reads it.
+  run = startDemo(demoArgs(config, 15090));
   await run.waitFor(/Press Ctrl-C to stop\./, 240_000);
 });
 
@@ -117,7 +118,7 @@ test('every printed curl / npx node line runs and answers as its comment says', 
       const at = l.lastIndexOf(' # ');
       return (at >= 0 ? l.slice(0, at) : l).trim();
     });
-  assert.ok(lines.length >= 11, run.stdout);
+  assert.ok(lines.length >= 12, run.stdout);
   const checks: [RegExp, (out: string) => void][] = [
     [/\/productpage /, (out) => assert.match(out, /^Reviews served by: reviews-v[123] \(version v[123]\)/)],
     [/end-user: jason/, (out) => assert.equal(JSON.parse(out).podname, 'reviews-v2')],
@@ -130,6 +131,11 @@ test('every printed curl / npx node line runs and answers as its comment says', 
     [/\/debug\/registryz$/, (out) => assert.match(out, /reviews\.bookinfo\.svc\.cluster\.local/)],
     [/\/debug\/configz$/, (out) => assert.match(out, /VirtualService/)],
     [/\/metrics$/, (out) => assert.match(out, /^pilot_/m)],
+    [
+      /:15090\/stats\/prometheus \| grep istio_requests_total$/,
+      (out) =>
+        assert.match(out, /^istio_requests_total\{reporter="(source|destination)",source_workload="[^"]+"/m),
+    ],
   ];
   const gateway = `${config.gatewayHost}:${config.gatewayHttpPort}`;
   assert.ok(

@@ -139,8 +139,12 @@ export function startDemo(args: readonly string[], options: { detached?: boolean
   return run;
 }
 
-/** The arguments that put every port the demo owns on a free one. */
-export function demoArgs(config: DemoConfig): string[] {
+/**
+ * The arguments that put every port the demo owns on a free one. `prometheusPort` may name a
+ * fixed port: the config's 127.0.N block is this test's alone, and the demo checks every
+ * address it claims before it starts.
+ */
+export function demoArgs(config: DemoConfig, prometheusPort = 0): string[] {
   return [
     '--config-dir',
     config.dir,
@@ -153,7 +157,7 @@ export function demoArgs(config: DemoConfig): string[] {
     '--proxy-status-port',
     '0',
     '--proxy-prometheus-port',
-    '0',
+    String(prometheusPort),
   ];
 }
 
