@@ -1280,6 +1280,7 @@ export class Cluster {
 /** A host whose selected transport socket cannot be built: every connect fails, naming why. */
 class UnavailableTransportSocket implements TransportSocketFactory {
   readonly kind = 'unavailable';
+  readonly directReads = false;
   private readonly why: string;
   readonly match: TransportSocketMatch;
   constructor(why: string, match: TransportSocketMatch) {

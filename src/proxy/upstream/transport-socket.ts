@@ -28,7 +28,13 @@ export interface TransportSocketFactory {
     onError: (err: Error) => void,
     allowHalfOpen?: boolean,
     alpnFallback?: readonly string[],
+    onread?: net.OnReadOpts,
   ): net.Socket;
+  /**
+   * Whether `connect` honours `onread` (plain TCP only): the socket's bytes then arrive through
+   * it, into the caller's buffers, and never as 'data' events.
+   */
+  readonly directReads: boolean;
 }
 
 /**
@@ -42,7 +48,15 @@ export const SDS_VALIDATION_UNAVAILABLE =
 
 export class RawTransportSocketFactory implements TransportSocketFactory {
   readonly kind = 'raw_buffer';
-  connect(host: Host, onReady: () => void, onError: (err: Error) => void, allowHalfOpen = false): net.Socket {
+  readonly directReads = true;
+  connect(
+    host: Host,
+    onReady: () => void,
+    onError: (err: Error) => void,
+    allowHalfOpen = false,
+    _alpnFallback?: readonly string[],
+    onread?: net.OnReadOpts,
+  ): net.Socket {
     const s = net.connect({
       host: host.address,
       port: host.port,
@@ -51,6 +65,7 @@ export class RawTransportSocketFactory implements TransportSocketFactory {
       // upstream_bind_config.source_address (port 0 = any port).
       localAddress: host.bindAddress?.address,
       localPort: host.bindAddress?.port || undefined,
+      ...(onread === undefined ? {} : { onread }),
     });
     s.once('connect', onReady);
     s.once('error', onError);
@@ -92,6 +107,7 @@ export interface SecureContextProvider {
 }
 
 export class TlsTransportSocketFactory implements TransportSocketFactory {
+  readonly directReads = false;
   readonly kind: string;
   readonly settings: TlsOriginationSettings;
   private readonly contexts: SecureContextProvider;

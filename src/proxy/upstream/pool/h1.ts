@@ -8,7 +8,7 @@
  * `onPoolReady(conn)` with a connection it owns until its response is complete, or
  * `onPoolFailure(reason)`.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { logger } from '../../../lib/log.ts';
 import {
   H1Parser,
@@ -21,11 +21,11 @@ import {
 import { enterIo, exitIo, SlabReader, WriteBuffer } from '../../network/write-buffer.ts';
 import type { ClusterStats, ResourceManager } from '../cluster-stats.ts';
 import type { Host } from '../host.ts';
-import { RawTransportSocketFactory, type TransportSocketFactory } from '../transport-socket.ts';
+import type { TransportSocketFactory } from '../transport-socket.ts';
 
 const log = logger('proxy:pool');
 
-/** Opens the connection; plain TCP gets the `onread` fast path (same options as raw_buffer). */
+/** Opens the connection; a transport that supports it reads straight into our slabs. */
 function openSocket(
   factory: TransportSocketFactory,
   host: Host,
@@ -33,21 +33,12 @@ function openSocket(
   onError: (err: Error) => void,
   onData: (chunk: Buffer) => void,
 ): { socket: Socket; direct: boolean } {
-  if (!(factory instanceof RawTransportSocketFactory)) {
-    return { socket: factory.connect(host, onReady, onError), direct: false };
-  }
+  if (!factory.directReads) return { socket: factory.connect(host, onReady, onError), direct: false };
   const reader = new SlabReader(onData);
-  const socket = netConnect({
-    host: host.address,
-    port: host.port,
-    noDelay: true,
-    allowHalfOpen: false,
-    localAddress: host.bindAddress?.address,
-    localPort: host.bindAddress?.port || undefined,
-    onread: { buffer: reader.next, callback: reader.onRead },
+  const socket = factory.connect(host, onReady, onError, false, undefined, {
+    buffer: reader.next,
+    callback: reader.onRead,
   });
-  socket.once('connect', onReady);
-  socket.once('error', onError);
   return { socket, direct: true };
 }
 
