@@ -21,8 +21,7 @@ import {
   startSidecar,
   TEST_MESH,
 } from '../support/mesh-processes.ts';
-
-const SHOP = 'shop.example.internal';
+import { clientSidecarForShop, SHOP, shopServiceEntry } from '../support/mesh-yaml.ts';
 
 let dir: string;
 let httpPort: number;
@@ -35,16 +34,7 @@ let monitoring: number;
 let admin: number;
 
 const config = () => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: shop, namespace: default}
-spec:
-  hosts: [${SHOP}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: ${httpPort}, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: shop}}
----
+${shopServiceEntry(httpPort)}---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: shop-v1, namespace: default}
@@ -67,17 +57,7 @@ spec:
     route: [{destination: {host: ${SHOP}, subset: v1}}]
   - route: [{destination: {host: ${SHOP}}}]
 ---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: client, namespace: default}
-spec:
-  workloadSelector: {labels: {app: client}}
-  egress:
-  - port: {number: ${httpPort}, protocol: HTTP, name: http-shop}
-    bind: 127.0.0.1
-    captureMode: NONE
-    hosts: [./${SHOP}]
-`;
+${clientSidecarForShop(httpPort)}`;
 
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'mizzenctl-pc-'));

@@ -26,8 +26,7 @@ import {
   TEST_MESH,
   waitFor,
 } from '../support/mesh-processes.ts';
-
-const SHOP = 'shop.example.internal';
+import { clientSidecarForShop, SHOP, shopServiceEntry } from '../support/mesh-yaml.ts';
 
 let dir: string;
 let httpPort: number;
@@ -39,16 +38,7 @@ let admin: number;
 
 /** The default route goes to v1; with `mirror` it also mirrors to v2, which mizzen-proxy NACKs. */
 const config = (mirror = false) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: shop, namespace: default}
-spec:
-  hosts: [${SHOP}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: ${httpPort}, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: shop}}
----
+${shopServiceEntry(httpPort)}---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: shop-v1, namespace: default}
@@ -70,17 +60,7 @@ spec:
   - route: [{destination: {host: ${SHOP}, subset: v1}}]
 ${mirror ? `    mirror: {host: ${SHOP}, subset: v2}` : ''}
 ---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: client, namespace: default}
-spec:
-  workloadSelector: {labels: {app: client}}
-  egress:
-  - port: {number: ${httpPort}, protocol: HTTP, name: http-shop}
-    bind: 127.0.0.1
-    captureMode: NONE
-    hosts: [./${SHOP}]
-`;
+${clientSidecarForShop(httpPort)}`;
 
 interface SynczEntry {
   proxy: string;

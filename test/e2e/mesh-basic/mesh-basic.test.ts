@@ -24,6 +24,7 @@ import {
   TEST_MESH,
   waitFor,
 } from '../../support/mesh-processes.ts';
+import { clientSidecarForShop, shopServiceEntry } from '../../support/mesh-yaml.ts';
 
 let dir: string;
 let v1: FakeUpstream;
@@ -46,16 +47,7 @@ function config(mirror = false): string {
     mirror: {host: shop.example.internal, subset: v1}`
     : '  - route: [{destination: {host: shop.example.internal, subset: v1}}]';
   return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: shop, namespace: default}
-spec:
-  hosts: [shop.example.internal]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: ${httpPort}, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: shop}}
----
+${shopServiceEntry(httpPort)}---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: shop-v1, namespace: default}
@@ -85,17 +77,7 @@ spec:
     route: [{destination: {host: shop.example.internal, subset: slow}}]
 ${defaultRoute}
 ---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: client, namespace: default}
-spec:
-  workloadSelector: {labels: {app: client}}
-  egress:
-  - port: {number: ${httpPort}, protocol: HTTP, name: http-shop}
-    bind: 127.0.0.1
-    captureMode: NONE
-    hosts: [./shop.example.internal]
-`;
+${clientSidecarForShop(httpPort)}`;
 }
 
 before(async () => {

@@ -17,6 +17,7 @@ import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { freePort, TEST_MESH, waitFor } from '../../proxy/assembly/harness.ts';
 import { assertNoOpenHandles } from '../../proxy/support/harness.ts';
+import { clientSidecar } from '../../support/mesh-yaml.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
@@ -148,17 +149,7 @@ spec:
     - {destination: {host: ${HOST}, subset: v1}, weight: 50}
     - {destination: {host: ${HOST}, subset: v2}, weight: 50}
 ---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: client, namespace: default}
-spec:
-  workloadSelector: {labels: {app: client}}
-  egress:
-  - port: {number: ${grpcPort}, protocol: GRPC, name: grpc-echo}
-    bind: 127.0.0.1
-    captureMode: NONE
-    hosts: [./${HOST}]
-`;
+${clientSidecar([{ port: grpcPort, protocol: 'GRPC', name: 'grpc-echo', host: HOST }])}`;
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {

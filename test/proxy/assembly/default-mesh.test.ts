@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ProxyServer } from '../../../src/proxy/proxy-server.ts';
 import { type FakeUpstream, startUpstream } from '../../support/fake-upstreams.ts';
+import { clientSidecarForShop, shopServiceEntry } from '../../support/mesh-yaml.ts';
 import { assertNoOpenHandles } from '../support/harness.ts';
 import { type ControlPlane, freePort, request, sidecar, startControlPlane } from './harness.ts';
 
@@ -20,16 +21,7 @@ const nacks: string[] = [];
 
 function config(): string {
   return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: shop, namespace: default}
-spec:
-  hosts: [shop.example.internal]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: ${httpPort}, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: shop}}
----
+${shopServiceEntry(httpPort)}---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: shop-1, namespace: default}
@@ -49,17 +41,7 @@ spec:
     route: [{destination: {host: shop.example.internal}}]
   - route: [{destination: {host: shop.example.internal}}]
 ---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: client, namespace: default}
-spec:
-  workloadSelector: {labels: {app: client}}
-  egress:
-  - port: {number: ${httpPort}, protocol: HTTP, name: http-shop}
-    bind: 127.0.0.1
-    captureMode: NONE
-    hosts: [./shop.example.internal]
-`;
+${clientSidecarForShop(httpPort)}`;
 }
 
 before(async () => {

@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { LISTENER_TYPE_URL, ROUTE_TYPE_URL } from '../../../src/lib/xds/type-urls.ts';
 import type { ProxyServer } from '../../../src/proxy/proxy-server.ts';
 import { type FakeUpstream, startUpstream, TcpEchoServer } from '../../support/fake-upstreams.ts';
+import { clientSidecar, SHOP, shopServiceEntry } from '../../support/mesh-yaml.ts';
 import { assertNoOpenHandles } from '../support/harness.ts';
 import {
   type ControlPlane,
@@ -31,16 +32,7 @@ let proxy: ProxyServer;
 
 function config(routes: string): string {
   return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: shop, namespace: default}
-spec:
-  hosts: [shop.example.internal]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: ${httpPort}, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: shop}}
----
+${shopServiceEntry(httpPort)}---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: shop-v1, namespace: default}
@@ -85,21 +77,10 @@ spec:
   ports: [{number: 5432, name: tcp, protocol: TCP}]
   endpoints: [{address: 127.0.0.1, ports: {tcp: ${echo.port}}}]
 ---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: client, namespace: default}
-spec:
-  workloadSelector: {labels: {app: client}}
-  egress:
-  - port: {number: ${httpPort}, protocol: HTTP, name: http-shop}
-    bind: 127.0.0.1
-    captureMode: NONE
-    hosts: [./shop.example.internal]
-  - port: {number: ${tcpPort}, protocol: TCP, name: tcp-db}
-    bind: 127.0.0.1
-    captureMode: NONE
-    hosts: [./db.example.internal]
-`;
+${clientSidecar([
+  { port: httpPort, protocol: 'HTTP', name: 'http-shop', host: SHOP },
+  { port: tcpPort, protocol: 'TCP', name: 'tcp-db', host: 'db.example.internal' },
+])}`;
 }
 
 const SPLIT_ROUTES = `
