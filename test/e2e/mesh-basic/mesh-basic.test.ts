@@ -181,10 +181,14 @@ test('a VirtualService mirror is NACKed naming request_mirror_policies; mizzend 
 test('mizzend killed: traffic keeps flowing on the last good config', { timeout: 30_000 }, async () => {
   mizzend.kill('SIGKILL');
   await exited(mizzend);
-  await waitFor('the proxy to see the control plane go', async () => {
-    const info = JSON.parse((await request(admin, '/server_info')).body);
-    return info.xds.connected === false;
-  });
+  await waitFor(
+    'the proxy to see the control plane go',
+    async () => {
+      const info = JSON.parse((await request(admin, '/server_info')).body);
+      return info.xds.connected === false;
+    },
+    5000,
+  );
   for (let i = 0; i < 20; i++) {
     const r = await request(httpPort, `/after-kill/${i}`, { host: 'shop.example.internal' });
     assert.equal(r.status, 200, r.body);
@@ -197,9 +201,13 @@ test('SIGTERM: readiness fails, new connections are refused, the in-flight reque
   timeout: 30_000,
 }, async () => {
   const inflight = request(httpPort, '/slow/1', { host: 'shop.example.internal' });
-  await waitFor('the slow request to reach its backend', () => held.length === 1);
+  await waitFor('the slow request to reach its backend', () => held.length === 1, 5000);
   proxy.kill('SIGTERM');
-  await waitFor('readiness to fail', async () => (await request(status, '/healthz/ready')).status === 503);
+  await waitFor(
+    'readiness to fail',
+    async () => (await request(status, '/healthz/ready')).status === 503,
+    5000,
+  );
   await assert.rejects(request(httpPort, '/new', { host: 'shop.example.internal' }), /ECONNREFUSED/);
   assert.equal(proxy.exitCode, null, 'the proxy waits for the in-flight request');
   held[0].end('finished');

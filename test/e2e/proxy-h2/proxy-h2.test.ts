@@ -7,20 +7,26 @@
  * masking a failing endpoint (attempts counted by the servers).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { freePort, TEST_MESH, waitFor } from '../../proxy/assembly/harness.ts';
 import { assertNoOpenHandles } from '../../proxy/support/harness.ts';
+import {
+  collectOutput,
+  freePort,
+  killAll,
+  startMizzend,
+  startSidecar,
+  TEST_MESH,
+  waitFor,
+} from '../../support/mesh-processes.ts';
 import { clientSidecar } from '../../support/mesh-yaml.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
 const HOST = 'echo.example.internal';
 
 const identity = (b: Buffer): Buffer => b;
@@ -99,7 +105,7 @@ let flaky: Backend;
 let grpcPort: number;
 let mizzend: ChildProcess;
 let proxy: ChildProcess;
-let proxyLog = '';
+let proxyLog: () => string = () => '';
 let client: grpc.Client;
 
 function config(): string {
@@ -152,19 +158,6 @@ spec:
 ${clientSidecar([{ port: grpcPort, protocol: 'GRPC', name: 'grpc-echo', host: HOST }])}`;
 }
 
-function readJson(file: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return once(child, 'exit').then(([code]) => code as number | null);
-}
-
 function unary(method: 'Echo' | 'Flaky', msg: string, md: Record<string, string> = {}): Promise<string> {
   const meta = new grpc.Metadata();
   for (const [k, v] of Object.entries(md)) meta.set(k, v);
@@ -189,62 +182,22 @@ before(async () => {
   grpcPort = await freePort();
   writeFileSync(path.join(dir, 'mesh.yaml'), TEST_MESH);
   writeFileSync(path.join(dir, 'config.yaml'), config());
-  const env = { PATH: process.env.PATH ?? '', HOME: dir };
-  mizzend = spawn(
-    NODE,
-    [
-      path.join(ROOT, 'bin/mizzend.js'),
-      '--config-dir',
-      path.join(dir, 'config.yaml'),
-      '--mesh-config',
-      path.join(dir, 'mesh.yaml'),
-      '--grpc-port',
-      '0',
-      '--monitoring-port',
-      '0',
-      '--port-file',
-      path.join(dir, 'mizzend.json'),
-      '--log-level',
-      'warn',
-    ],
-    { env, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  await waitFor('mizzend port file', () => readJson(path.join(dir, 'mizzend.json')) !== undefined, 30_000);
-  const cp = readJson(path.join(dir, 'mizzend.json')) as { grpc: number };
-  proxy = spawn(
-    NODE,
-    [
-      path.join(ROOT, 'bin/mizzen-proxy.js'),
-      'proxy',
-      'sidecar',
-      '--ip',
-      '127.0.0.9',
-      '--pod-name',
-      'client-1',
-      '--namespace',
-      'default',
-      '--label',
-      'app=client',
-      '--interception-mode',
-      'NONE',
-      '--discovery-address',
-      `127.0.0.1:${cp.grpc}`,
-      '--admin-port',
-      '0',
-      '--status-port',
-      '0',
-      '--port-file',
-      path.join(dir, 'proxy.json'),
-    ],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  proxy.stdout?.on('data', (d: Buffer) => {
-    proxyLog += d.toString();
+  const cp = await startMizzend({
+    dir,
+    config: path.join(dir, 'config.yaml'),
+    mesh: path.join(dir, 'mesh.yaml'),
   });
-  proxy.stderr?.on('data', (d: Buffer) => {
-    proxyLog += d.toString();
+  mizzend = cp.child;
+  const sidecar = await startSidecar({
+    dir,
+    pod: 'client-1',
+    ip: '127.0.0.9',
+    grpc: cp.grpc,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    waitReady: false,
   });
-  await waitFor('mizzen-proxy port file', () => readJson(path.join(dir, 'proxy.json')) !== undefined, 30_000);
+  proxy = sidecar.child;
+  proxyLog = collectOutput(proxy);
   client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
     'grpc.default_authority': HOST,
   });
@@ -265,8 +218,7 @@ before(async () => {
 
 after(async () => {
   client?.close();
-  for (const c of [proxy, mizzend]) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all([proxy, mizzend].filter(Boolean).map((c) => exited(c)));
+  await killAll([proxy, mizzend]);
   for (const b of [v1, v2, flaky]) b?.server.forceShutdown();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -357,9 +309,8 @@ test('h2c prior knowledge from node:http2 goes through the same listener', { tim
 
 test('no open handles', async () => {
   client.close();
-  for (const c of [proxy, mizzend]) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all([proxy, mizzend].map((c) => exited(c)));
+  await killAll([proxy, mizzend]);
   await Promise.all([v1, v2, flaky].map((b) => b.server.forceShutdown()));
   await assertNoOpenHandles();
-  assert.doesNotMatch(proxyLog, /uncaught|TypeError/i, proxyLog);
+  assert.doesNotMatch(proxyLog(), /uncaught|TypeError/i, proxyLog());
 });
