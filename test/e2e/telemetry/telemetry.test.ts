@@ -9,7 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,9 +16,8 @@ import { after, before, test } from 'node:test';
 import { freePort, request, TEST_MESH, waitFor } from '../../proxy/assembly/harness.ts';
 import { type Family, parsePrometheusText, sampleValue } from '../../proxy/telemetry/prometheus-parser.ts';
 import { type FakeUpstream, startUpstream } from '../../support/fake-upstreams.ts';
+import { killAll, NODE, ROOT, startMizzend } from '../../support/mesh-processes.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
 const HOST = 'reviews.example.internal';
 /** The server sidecar's own address (a loopback alias: Linux routes all of 127/8 to lo). */
 const SERVER_IP = '127.0.0.10';
@@ -106,11 +104,6 @@ function readJson<T>(file: string): T | undefined {
   }
 }
 
-function exited(child: ChildProcess): Promise<unknown> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return once(child, 'exit');
-}
-
 function startProxy(name: string, grpc: number, args: string[]): ChildProcess {
   const child = spawn(
     NODE,
@@ -157,27 +150,13 @@ before(async () => {
   while (inboundPort === svcPort);
   writeFileSync(path.join(dir, 'mesh.yaml'), TEST_MESH);
   writeFileSync(path.join(dir, 'config.yaml'), config());
-  mizzend = spawn(
-    NODE,
-    [
-      path.join(ROOT, 'bin/mizzend.js'),
-      '--config-dir',
-      path.join(dir, 'config.yaml'),
-      '--mesh-config',
-      path.join(dir, 'mesh.yaml'),
-      '--grpc-port',
-      '0',
-      '--monitoring-port',
-      '0',
-      '--port-file',
-      path.join(dir, 'mizzend.json'),
-      '--log-level',
-      'warn',
-    ],
-    { env: { PATH: process.env.PATH ?? '', HOME: dir }, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  await waitFor('mizzend port file', () => readJson(path.join(dir, 'mizzend.json')) !== undefined, 30_000);
-  const grpc = (readJson(path.join(dir, 'mizzend.json')) as { grpc: number }).grpc;
+  const cp = await startMizzend({
+    dir,
+    config: path.join(dir, 'config.yaml'),
+    mesh: path.join(dir, 'mesh.yaml'),
+  });
+  mizzend = cp.child;
+  const grpc = cp.grpc;
   startProxy('server', grpc, [
     '--ip',
     SERVER_IP,
@@ -226,9 +205,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of [...proxies, mizzend])
-    if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all([...proxies, mizzend].filter(Boolean).map((c) => exited(c)));
+  await killAll([...proxies, mizzend]);
   await app?.close();
   rmSync(dir, { recursive: true, force: true });
 });
