@@ -3,8 +3,8 @@
  * column where it was written, so that any validator's `spec.http[1]...` path becomes
  * `file:line:col`. JSON is parsed by the same YAML 1.2 parser (it is a subset).
  */
-import jsYaml from 'js-yaml';
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments, Scalar } from 'yaml';
+import type { Node } from 'yaml';
+import { jsYamlLib, yamlLib } from '../lib/lazy-module.ts';
 import { type FieldPath, formatPath, type Issue, type Severity } from './validation.ts';
 
 export interface Position {
@@ -69,6 +69,7 @@ const UNUSUAL = /^(?:%|\.\.\.(?:[ \t]|$))|\t|(?:^|[\s[{,])[&*!][^\s,\]}]|:[,\]}]
 
 export function parseFast(text: string, file: string): ParsedFile | undefined {
   if (UNUSUAL.test(text)) return undefined;
+  const jsYaml = jsYamlLib();
   let values: unknown[];
   try {
     values = jsYaml.loadAll(text, undefined, { schema: jsYaml.CORE_SCHEMA, json: false });
@@ -120,6 +121,7 @@ export function parseFast(text: string, file: string): ParsedFile | undefined {
 
 /** The reference parser: the `yaml` library, with every node's position. */
 export function parseWithPositions(text: string, file: string): ParsedFile {
+  const { isScalar, LineCounter, parseAllDocuments } = yamlLib();
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
   const documents: ParsedDocument[] = [];
@@ -180,6 +182,7 @@ export function parseWithPositions(text: string, file: string): ParsedFile {
  * ':' is directly followed by ',' or ']' and no value, becomes that string.
  */
 function goFlowScalars(node: Node, text: string): void {
+  const { isMap, isPair, isScalar, isSeq, Scalar } = yamlLib();
   if (isMap(node)) {
     for (const pair of node.items) if (isPair(pair) && pair.value) goFlowScalars(pair.value as Node, text);
   } else if (isSeq(node)) {
@@ -213,6 +216,7 @@ function goFlowScalars(node: Node, text: string): void {
 
 /** Field path -> position of its key (map entries) or of the item (list entries). */
 function indexPositions(contents: Node, at: (offset: number) => Position): Map<string, Position> {
+  const { isMap, isPair, isScalar, isSeq } = yamlLib();
   const positions = new Map<string, Position>();
   const walk = (node: unknown, path: FieldPath): void => {
     if (isMap(node)) {

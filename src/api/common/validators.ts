@@ -3,8 +3,8 @@
  * wildcards, ports, labels, exportTo, regexes with RE2 semantics, percentages. Each pushes
  * issues at the given path and returns whether the value was good.
  */
-import { RE2 } from 're2-wasm';
 import { parseDuration } from '../../lib/duration.ts';
+import { re2Class } from '../../lib/lazy-module.ts';
 import { type FieldPath, type Issues, show } from '../validation.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -131,7 +131,7 @@ export function re2Error(pattern: string): string | undefined {
   if (re2Cache.has(pattern)) return re2Cache.get(pattern);
   let error: string | undefined;
   try {
-    new RE2(pattern, 'u');
+    new (re2Class())(pattern, 'u');
   } catch (e) {
     error = (e as Error).message.replace(/^Invalid regular expression: \/.*\/u: /s, '');
   }

@@ -9,9 +9,9 @@
  * `spec.meshConfig`. Fields Istio has but Mizzen does not implement are refused with a reason.
  */
 import { readFile } from 'node:fs/promises';
-import { isMap, isScalar, LineCounter, parseAllDocuments, Scalar } from 'yaml';
 import { parseDuration } from '../../lib/duration.ts';
 import { ErrorCode, MizzenError } from '../../lib/errors.ts';
+import { yamlLib } from '../../lib/lazy-module.ts';
 import {
   isDns1123Label,
   isDns1123Subdomain,
@@ -752,6 +752,7 @@ function embeddedMesh(
 
 /** For `data.mesh: |` in document `index`: the file line of the block's first line and its indentation. */
 function literalBlockMapping(text: string, index: number): { line: number; indent: number } | undefined {
+  const { isMap, isScalar, LineCounter, parseAllDocuments, Scalar } = yamlLib();
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter });
   const doc = (Array.isArray(docs) ? docs : [docs])[index];

@@ -7,12 +7,20 @@
  * need reflection (packing `Any` by type URL, canonical JSON, shape checks), which the public
  * PackageDefinition hides. grpc-js-xds itself loads its resources through this function, and
  * `@grpc/proto-loader` is pinned to an exact version in package.json.
+ *
+ * A process may opt into a descriptor cache (`enableEnvoyProtoCache`, mizzen-proxy does): the
+ * parsed root is written once as protobufjs JSON under the temp directory, like Node's compile
+ * cache, keyed by the package versions and the file list, and later starts build the same root
+ * from it with protobufjs' light build — no proto-loader, no .proto parser (measured in a real
+ * proxy: 2–4 MB less RSS and ~270 ms faster start; bench/proxy/README.md "Memory").
+ * The cache is derived from the installed packages at run time, never committed.
  */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import '@grpc/proto-loader'; // registers Google's common protos with protobufjs before loading
-import { loadProtosWithOptionsSync } from '@grpc/proto-loader/build/src/util.js';
-import type { IConversionOptions, Root, Type } from 'protobufjs';
+import type { IConversionOptions, INamespace, Root, Type } from 'protobufjs';
 import { ErrorCode, errorMessage, MizzenError } from '../errors.ts';
 import { messageNameOf } from './type-urls.ts';
 
@@ -66,9 +74,10 @@ export const ENVOY_PROTO_FILES: readonly string[] = [
   'xds/type/v3/typed_struct.proto',
 ];
 
+const require = createRequire(import.meta.url);
+
 /** The include folders inside the installed `@grpc/grpc-js-xds` package. */
 export function envoyProtoIncludeDirs(): string[] {
-  const require = createRequire(import.meta.url);
   const base = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
   return ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(base, d));
 }
@@ -90,12 +99,41 @@ export const DECODE_OPTIONS: Readonly<IConversionOptions> = Object.freeze({
 
 let root: Root | undefined;
 const typeCache = new Map<string, Type>();
+/** MIZZEN_PROTO_CACHE=<dir> turns the descriptor cache on (how proxy workers inherit it). */
+let cacheDir: string | undefined = process.env.MIZZEN_PROTO_CACHE || undefined;
 
-/** The shared root; the first call loads the protos (~200 ms). */
+/** Where the descriptor cache lives unless told otherwise (beside Node's compile cache). */
+export function defaultEnvoyProtoCacheDir(): string {
+  return join(tmpdir(), 'mizzen-proto-cache');
+}
+
+/**
+ * Loads the root from (and fills) a descriptor cache in `dir` instead of parsing the .proto
+ * files each start. Call before the first use of the protos; later calls change nothing. Sets
+ * MIZZEN_PROTO_CACHE so child processes (workers) use the same cache.
+ */
+export function enableEnvoyProtoCache(dir: string = cacheDir ?? defaultEnvoyProtoCacheDir()): void {
+  if (root) return;
+  cacheDir = dir;
+  process.env.MIZZEN_PROTO_CACHE = dir;
+}
+
+/** The shared root; the first call loads the protos (~200 ms from a warm cache, ~600 ms parsed). */
 export function envoyProtos(): Root {
   if (root) return root;
+  root = cacheDir === undefined ? parseEnvoyProtos() : cachedEnvoyProtos(cacheDir);
+  return root;
+}
+
+/** The root parsed from the .proto files with proto-loader (and the full protobufjs). */
+export function parseEnvoyProtos(): Root {
   try {
-    root = loadProtosWithOptionsSync([...ENVOY_PROTO_FILES], {
+    // Loaded on demand: a process that reads the descriptor cache never pays for them.
+    require('@grpc/proto-loader'); // registers Google's common protos with protobufjs first
+    const { loadProtosWithOptionsSync } = require('@grpc/proto-loader/build/src/util.js') as {
+      loadProtosWithOptionsSync(files: string[], options: object): Root;
+    };
+    return loadProtosWithOptionsSync([...ENVOY_PROTO_FILES], {
       keepCase: true,
       includeDirs: envoyProtoIncludeDirs(),
     });
@@ -106,7 +144,61 @@ export function envoyProtos(): Root {
       { cause: err },
     );
   }
-  return root;
+}
+
+/** The cache file for the installed packages and ENVOY_PROTO_FILES (any change: a new file). */
+export function envoyProtoCacheFile(dir: string): string {
+  const version = (pkg: string) =>
+    (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
+  const key = createHash('sha256')
+    .update(
+      JSON.stringify({
+        format: 1,
+        protobufjs: version('protobufjs'),
+        protoLoader: version('@grpc/proto-loader'),
+        grpcJsXds: version('@grpc/grpc-js-xds'),
+        files: ENVOY_PROTO_FILES,
+      }),
+    )
+    .digest('hex')
+    .slice(0, 16);
+  return join(dir, `envoy-protos-${key}.json`);
+}
+
+/** The folder belongs to this user and no one else can write into it. */
+function ownedPrivately(dir: string): boolean {
+  const st = statSync(dir);
+  return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
+}
+
+function cachedEnvoyProtos(dir: string): Root {
+  let file: string | undefined;
+  try {
+    file = envoyProtoCacheFile(dir);
+    // Only a file this user wrote, in a folder only this user can write: the temp directory is
+    // shared with other users.
+    if (!ownedPrivately(dir) || statSync(file).uid !== process.getuid?.()) throw new Error('not ours');
+    const json = JSON.parse(readFileSync(file, 'utf8')) as INamespace;
+    const light = require('protobufjs/light.js') as typeof import('protobufjs');
+    const r = light.Root.fromJSON(json);
+    r.resolveAll();
+    return r;
+  } catch {
+    // Missing, unreadable or corrupt: parse, and (re)write it for the next start.
+  }
+  const parsed = parseEnvoyProtos();
+  if (file) {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (!ownedPrivately(dir)) return parsed; // someone else's folder: never write through it
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(parsed.toJSON()));
+      renameSync(tmp, file); // atomic: a concurrent reader sees the old file or the whole new one
+    } catch {
+      // A read-only temp directory: only start-up time and memory are lost.
+    }
+  }
+  return parsed;
 }
 
 function lookup(nameOrTypeUrl: string): Type | undefined {

@@ -17,6 +17,7 @@ import { runIptablesCommand } from '../../agent/iptables-cli.ts';
 import { parseDuration } from '../../lib/duration.ts';
 import { ErrorCode, errorMessage, MizzenError } from '../../lib/errors.ts';
 import { isLogLevel, logger, setLogFormat, setLogLevel } from '../../lib/log.ts';
+import { enableEnvoyProtoCache } from '../../lib/xds/protos.ts';
 import { ProxyServer } from '../proxy-server.ts';
 
 const log = logger('proxy:cmd');
@@ -283,6 +284,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch {
     // a read-only temp directory and the like: only start-up speed is lost
   }
+  // Envoy's protos from a descriptor cache, not parsed each start (less RSS, faster start; protos.ts).
+  enableEnvoyProtoCache();
   const code = await run(argv, {
     env: process.env,
     stdout: (s) => process.stdout.write(s),

@@ -2,7 +2,8 @@
  * Envoy's StringMatcher and RegexMatcher compiled once at config time. Regexes use RE2
  * (re2-wasm), with Envoy's full-match semantics: the whole input must match.
  */
-import { RE2 } from 're2-wasm';
+import type { RE2 } from 're2-wasm';
+import { re2Class } from '../../lib/lazy-module.ts';
 import type { CompileContext, ProtoReader } from '../config/proto.ts';
 
 export interface StringMatch {
@@ -84,14 +85,14 @@ export class Re2Regex implements StringMatch {
   constructor(source: string) {
     this.source = source;
     this.describe = `regex ${JSON.stringify(source)}`;
-    this.full = new RE2(`^(?:${source})$`, 'u');
+    this.full = new (re2Class())(`^(?:${source})$`, 'u');
   }
   match(s: string): boolean {
     return this.full.test(s);
   }
   /** Replaces every non-overlapping match (RE2::GlobalReplace); `sub` uses \1..\9. */
   replaceAll(s: string, jsReplacement: string): string {
-    if (this.global === undefined) this.global = new RE2(this.source, 'gu');
+    if (this.global === undefined) this.global = new (re2Class())(this.source, 'gu');
     this.global.lastIndex = 0;
     return this.global.replace(s, jsReplacement);
   }

@@ -19,16 +19,17 @@
  *   jittered exponential backoff, resending its subscriptions (delta: with the versions it holds);
  * - gRPC keepalive pings detect a dead control plane connection.
  *
- * Each stream gets its own channel, so this backoff is the only one in play (grpc-js would
- * otherwise add its own subchannel backoff on top).
+ * Each stream gets its own HTTP/2 connection (grpc-stream.ts: gRPC framing on node:http2, so
+ * the proxy never loads grpc-js), and this backoff is the only one in play.
  */
 import { EventEmitter } from 'node:events';
-import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, MizzenError } from '../../lib/errors.ts';
 import { logger } from '../../lib/log.ts';
 import type { PackedAny } from '../../lib/xds/any.ts';
 import {
-  adsServiceDefinition,
+  ADS_DECODE_OPTIONS,
+  ADS_DELTA_PATH,
+  ADS_STREAM_PATH,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
   type DiscoveryRequest,
@@ -36,6 +37,7 @@ import {
   type Outgoing,
   type XdsNode,
 } from '../../lib/xds/discovery.ts';
+import { messageType } from '../../lib/xds/protos.ts';
 import {
   CLUSTER_TYPE_URL,
   ENDPOINT_TYPE_URL,
@@ -45,6 +47,13 @@ import {
   shortTypeName,
 } from '../../lib/xds/type-urls.ts';
 import { Backoff } from './backoff.ts';
+import {
+  type GrpcCallStatus,
+  GrpcStatus,
+  GrpcStream,
+  type GrpcTlsOptions,
+  grpcStatusName,
+} from './grpc-stream.ts';
 import { envoyResourceTypes, type ResourceTypeRegistry } from './resource-types/registry.ts';
 import {
   type DecodedResource,
@@ -76,7 +85,7 @@ const log = logger('proxy:xds');
 export type XdsMode = 'delta' | 'sotw';
 
 /** Envoy's code for a rejected config in error_detail (grpc::StatusCode::INTERNAL). */
-const NACK_CODE = grpc.status.INTERNAL;
+const NACK_CODE = GrpcStatus.INTERNAL;
 /** error_detail longer than this is cut, saying how many reasons were left out. */
 const MAX_NACK_MESSAGE = 16 * 1024;
 
@@ -115,10 +124,15 @@ export interface XdsClientOptions {
   /** Reconnect backoff: base 500 ms, cap 30 s by default. */
   readonly backoff?: { readonly baseMs?: number; readonly maxMs?: number };
   readonly keepalive?: KeepaliveOptions;
-  /** Default: plaintext (mizzend's 15010). */
-  readonly credentials?: grpc.ChannelCredentials;
-  /** Extra grpc-js channel options (override the client's). */
-  readonly channelOptions?: grpc.ChannelOptions;
+  /** TLS to the control plane (mizzend's 15012); default: plaintext (mizzend's 15010). */
+  readonly tls?: GrpcTlsOptions;
+  /**
+   * Call credentials: extra request headers for each stream (e.g. `authorization: Bearer
+   * <token>`), asked for again on every reconnect so a rotated token is picked up.
+   */
+  readonly callMetadata?: () => Readonly<Record<string, string>>;
+  /** Give up on a connection attempt after this (default 20 s). */
+  readonly connectTimeoutMs?: number;
   /** Largest response accepted (default 64 MiB). */
   readonly maxReceiveMessageBytes?: number;
   /** Uniform [0, 1) source for backoff jitter (tests). */
@@ -145,7 +159,8 @@ export interface NackEvent {
 }
 
 export interface DisconnectEvent {
-  readonly code: grpc.status;
+  /** The gRPC status code that ended the stream (GrpcStatus). */
+  readonly code: number;
   readonly details: string;
   /** When the next attempt starts. */
   readonly retryInMs: number;
@@ -208,31 +223,12 @@ class TypeState {
 }
 
 interface Stream {
-  readonly client: grpc.Client;
-  readonly call: grpc.ClientDuplexStream<unknown, unknown>;
+  readonly call: GrpcStream;
   nodeSent: boolean;
   responded: boolean;
 }
 
-type AdsClientStub = grpc.Client & {
-  StreamAggregatedResources(): grpc.ClientDuplexStream<unknown, unknown>;
-  DeltaAggregatedResources(): grpc.ClientDuplexStream<unknown, unknown>;
-};
-let AdsClientCtor:
-  | (new (
-      address: string,
-      creds: grpc.ChannelCredentials,
-      options: grpc.ChannelOptions,
-    ) => AdsClientStub)
-  | undefined;
-
-function adsClientCtor() {
-  AdsClientCtor ??= grpc.makeGenericClientConstructor(
-    adsServiceDefinition(),
-    'AggregatedDiscoveryService',
-  ) as unknown as typeof AdsClientCtor;
-  return AdsClientCtor as NonNullable<typeof AdsClientCtor>;
-}
+const DISCOVERY = 'envoy.service.discovery.v3';
 
 const globalTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -267,8 +263,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
   readonly #backoff: Backoff;
   readonly #timers: Timers;
   readonly #initialFetchTimeoutMs: number;
-  readonly #credentials: grpc.ChannelCredentials;
-  readonly #channelOptions: grpc.ChannelOptions;
+  readonly #transport: Omit<ConstructorParameters<typeof GrpcStream>[0], 'path'>;
   #stream: Stream | undefined;
   #started = false;
   #closed = false;
@@ -332,17 +327,30 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     this.#initialFetchTimeoutMs = timeout;
     this.#timers = options.timers ?? globalTimers;
     this.#backoff = new Backoff({ ...options.backoff, random: options.random });
-    this.#credentials = options.credentials ?? grpc.credentials.createInsecure();
     const ka = options.keepalive ?? {};
-    this.#channelOptions = {
-      'grpc.keepalive_time_ms': ka.timeMs ?? 30_000,
-      'grpc.keepalive_timeout_ms': ka.timeoutMs ?? 10_000,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
-      'grpc.primary_user_agent': 'mizzen-proxy',
-      'grpc.enable_retries': 0,
-      'grpc.service_config_disable_resolution': 1,
-      ...options.channelOptions,
+    const positive = (field: string, v: number | undefined, dflt: number) => {
+      if (v === undefined) return dflt;
+      if (!(Number.isFinite(v) && v > 0)) {
+        throw new MizzenError(
+          ErrorCode.INVALID_ARGUMENT,
+          `XdsClient: options.${field} must be a positive number, got ${v}`,
+        );
+      }
+      return v;
+    };
+    this.#transport = {
+      target: options.server,
+      tls: options.tls,
+      metadata: options.callMetadata,
+      keepaliveTimeMs: positive('keepalive.timeMs', ka.timeMs, 30_000),
+      keepaliveTimeoutMs: positive('keepalive.timeoutMs', ka.timeoutMs, 10_000),
+      maxReceiveMessageBytes: positive(
+        'maxReceiveMessageBytes',
+        options.maxReceiveMessageBytes,
+        64 * 1024 * 1024,
+      ),
+      connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 20_000),
+      userAgent: 'mizzen-proxy',
     };
     this.#view = new ConfigView({
       defaultTimeoutMs: timeout,
@@ -395,10 +403,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     const s = this.#stream;
     this.#stream = undefined;
     this.#connectedSince = undefined;
-    if (s) {
-      s.call.cancel();
-      s.client.close();
-    }
+    s?.call.cancel();
   }
 
   /** What the data plane holds (active) and what is accepted but still warming, per type. */
@@ -476,26 +481,26 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     this.#retryTimer = undefined;
     this.#nextRetryAt = undefined;
     if (this.#closed) return;
-    let client: AdsClientStub;
-    let call: grpc.ClientDuplexStream<unknown, unknown>;
-    try {
-      client = new (adsClientCtor())(this.#server, this.#credentials, this.#channelOptions);
-      call = this.#mode === 'delta' ? client.DeltaAggregatedResources() : client.StreamAggregatedResources();
-    } catch (err) {
-      // grpc-js refuses some targets synchronously; treat it like a failed attempt.
-      const delay = this.#backoff.next();
-      log.error('cannot open an ADS stream; retrying', { server: this.#server, err, retryInMs: delay });
-      this.#nextRetryAt = Date.now() + delay;
-      this.#retryTimer = this.#timers.setTimeout(() => this.#connect(), delay);
-      this.#emit('disconnected', { code: grpc.status.UNAVAILABLE, details: String(err), retryInMs: delay });
-      return;
-    }
-    const stream: Stream = { client, call, nodeSent: false, responded: false };
+    const delta = this.#mode === 'delta';
+    const responseType = messageType(
+      `${DISCOVERY}.${delta ? 'DeltaDiscoveryResponse' : 'DiscoveryResponse'}`,
+    );
+    // A failure to connect arrives as the call's status, like any other end of the stream.
+    const call = new GrpcStream({ ...this.#transport, path: delta ? ADS_DELTA_PATH : ADS_STREAM_PATH });
+    const stream: Stream = { call, nodeSent: false, responded: false };
     this.#stream = stream;
     for (const st of this.#types.values()) st.resetStream();
     this.#emit('connecting', this.#backoff.attempts);
-    call.on('data', (res: unknown) => {
+    call.on('message', (bytes) => {
       if (this.#stream !== stream) return;
+      let res: unknown;
+      try {
+        res = responseType.toObject(responseType.decode(bytes), ADS_DECODE_OPTIONS);
+      } catch (err) {
+        // grpc-js' answer to an unparsable response: the call fails with INTERNAL.
+        call.cancel(GrpcStatus.INTERNAL, `cannot decode a ${responseType.name}: ${String(err)}`);
+        return;
+      }
       if (!stream.responded) {
         stream.responded = true;
         this.#backoff.reset();
@@ -513,17 +518,14 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
         call.cancel();
       }
     });
-    call.on('status', (s: grpc.StatusObject) => this.#onStreamEnd(stream, s));
-    // Errors also arrive as 'status'; this listener keeps them from being unhandled.
-    call.on('error', () => {});
+    call.on('status', (s) => this.#onStreamEnd(stream, s));
     log.debug('opening ADS stream', { server: this.#server, mode: this.#mode });
     for (const typeUrl of REQUEST_ORDER) this.#sendSubscription(this.#types.get(typeUrl) as TypeState);
   }
 
-  #onStreamEnd(stream: Stream, s: grpc.StatusObject): void {
+  #onStreamEnd(stream: Stream, s: GrpcCallStatus): void {
     if (this.#stream !== stream) return;
     this.#stream = undefined;
-    stream.client.close();
     this.#connectedSince = undefined;
     this.#disconnectedSince ??= Date.now();
     if (this.#closed) return;
@@ -531,7 +533,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     this.#nextRetryAt = Date.now() + delay;
     log.warn('ADS stream closed; keeping the last good config and reconnecting', {
       server: this.#server,
-      code: grpc.status[s.code] ?? s.code,
+      code: grpcStatusName(s.code),
       details: s.details,
       retryInMs: delay,
       attempt: this.#backoff.attempts,
@@ -547,7 +549,10 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
       (req as { node?: XdsNode }).node = this.#node;
       s.nodeSent = true;
     }
-    s.call.write(req);
+    const type = messageType(
+      `${DISCOVERY}.${this.#mode === 'delta' ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}`,
+    );
+    s.call.write(type.encode(type.fromObject(req as Record<string, unknown>)).finish());
   }
 
   /** Emits without letting a consumer's exception break the protocol handling. */

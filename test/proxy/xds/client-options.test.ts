@@ -1,8 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { CLUSTER_TYPE_URL } from '../../../src/lib/xds/type-urls.ts';
+import type { Connection } from '../../../src/pilot/xds/connection.ts';
 import { XdsClient } from '../../../src/proxy/xds/client.ts';
 import { ResourceTypeRegistry } from '../../../src/proxy/xds/resource-types/registry.ts';
-import { sidecarNode } from './harness.ts';
+import {
+  newClient,
+  nextEvent,
+  sidecarNode,
+  staticCluster,
+  TestControlPlane,
+  testNoOpenHandles,
+  type World,
+  world,
+} from './harness.ts';
 
 test('options are validated with messages that name the field', () => {
   const node = sidecarNode();
@@ -24,6 +35,14 @@ test('options are validated with messages that name the field', () => {
     /options\.resourceTypes has no type for type\.googleapis\.com\/envoy\.config\.cluster\.v3\.Cluster/,
   );
   assert.throws(() => new XdsClient({ server: 'a:1', node, backoff: { baseMs: -5 } }), /backoff\.baseMs/);
+  assert.throws(
+    () => new XdsClient({ server: 'a:1', node, keepalive: { timeMs: 0 } }),
+    /options\.keepalive\.timeMs must be a positive number, got 0/,
+  );
+  assert.throws(
+    () => new XdsClient({ server: 'a:1', node, maxReceiveMessageBytes: Number.NaN }),
+    /options\.maxReceiveMessageBytes must be a positive number/,
+  );
 });
 
 test('a client that never started has nothing open and reports its idle status', () => {
@@ -39,3 +58,21 @@ test('a client that never started has nothing open and reports its idle status',
   c.close();
   assert.throws(() => c.start(), /start\(\) after close\(\)/);
 });
+
+test('callMetadata: asked for when a stream opens and sent as request headers (call credentials)', async () => {
+  const cp = await TestControlPlane.start(world({ [CLUSTER_TYPE_URL]: { a: staticCluster('a') } }));
+  let n = 0;
+  const { client } = newClient(cp, { callMetadata: () => ({ authorization: `Bearer token-${++n}` }) });
+  try {
+    const seen = nextEvent<Connection<World>>(cp.server, 'connect');
+    client.start();
+    const conn = await seen;
+    assert.deepEqual(conn.call.metadata.get('authorization'), ['Bearer token-1']);
+    assert.deepEqual(conn.call.metadata.get('user-agent'), ['mizzen-proxy']);
+  } finally {
+    client.close();
+    await cp.close();
+  }
+});
+
+testNoOpenHandles();
