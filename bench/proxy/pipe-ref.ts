@@ -1,6 +1,8 @@
 /**
- * Reference point for benchmarks: the cheapest possible Node proxy, a bare socket.pipe() in
- * both directions with no parsing at all. Any Node HTTP proxy costs at least this much.
+ * Reference point for benchmarks: the simplest Node proxy, a bare socket.pipe() in both
+ * directions with no parsing at all — what Node's stream layer costs per byte moved. It is not
+ * a floor: a proxy that reads into its own buffers and writes through the socket handle
+ * (src/proxy/network/write-buffer.ts) skips that layer and costs less.
  * Usage: node bench/proxy/pipe-ref.ts UPSTREAM_PORT  (prints its own port)
  */
 import net from 'node:net';

@@ -388,7 +388,7 @@ for (const name of values.targets.split(',')) {
       break;
     case 'pipe':
       targets.push({
-        name: 'Node socket.pipe (TCP floor)',
+        name: 'Node socket.pipe (reference)',
         start: async () => {
           const p = await startPrinting(pin(1, [node, join(here, 'pipe-ref.ts'), String(upstreamHttp.port)]));
           return { pid: p.child.pid, tcp: p.port, na: { h2: '-', grpc: '-' }, stop: () => stop(p.child) };

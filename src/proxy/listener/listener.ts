@@ -789,6 +789,8 @@ export class Listener {
         },
         observers,
       );
+      // Envoy's per_connection_buffer_limit_bytes bounds what is queued towards the client too.
+      s.downstreamWriter.limit = this.config.bufferLimit;
       this.tcp.add(s);
     }
   }

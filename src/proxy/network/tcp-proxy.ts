@@ -28,6 +28,7 @@ import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { Host } from '../upstream/host.ts';
 import type { LbContext } from '../upstream/lb/load-balancer.ts';
 import type { ConnectionObserver } from './network-filter.ts';
+import { type Pausable, readDirectWith, SlabReader, WriteBuffer } from './write-buffer.ts';
 
 export interface TcpProxyConfig {
   readonly statPrefix: string;
@@ -148,12 +149,29 @@ export function compileTcpProxyInto(r: ProtoReader, env: TcpProxyEnv): TcpProxyC
   };
 }
 
-/** One proxied connection pair. */
+/**
+ * One proxied connection pair.
+ *
+ * I/O path: plain TCP sockets are read straight into per-direction slabs (downstream through
+ * readDirect, upstream through the transport's `onread`), and each chunk is written at once to
+ * the peer by reference (WriteBuffer.send: a direct handle write when nothing is queued). When
+ * the kernel took the write synchronously the slab bytes are free again and the next read reuses
+ * them; when it did not, the pending write keeps them and the slab moves on. TLS sockets (and a
+ * downstream whose listener filters left bytes buffered, until they are consumed) use 'data'.
+ *
+ * Flow control: a writer over its buffer limit pauses the opposite socket's reading until its
+ * queued bytes fall back under the limit (Envoy's watermarks, one per direction).
+ */
 export class TcpProxySession implements LbContext {
   readonly config: TcpProxyConfig;
   readonly downstream: Socket;
   readonly info: ConnectionInfo;
   upstream: Socket | null = null;
+  /** Writes to the downstream; its limit is the listener's per-connection buffer limit. */
+  readonly downstreamWriter: WriteBuffer;
+  private upstreamWriter: WriteBuffer | null = null;
+  private downstreamReader: SlabReader | null = null;
+  private upstreamReader: SlabReader | null = null;
   private cluster: Cluster | undefined;
   private host: Host | undefined;
   private attempts = 0;
@@ -161,7 +179,7 @@ export class TcpProxySession implements LbContext {
   private closed = false;
   private downstreamEnded = false;
   private upstreamEnded = false;
-  /** Downstream bytes received before the upstream connected. */
+  /** Downstream bytes received before the upstream connected (held by reference). */
   private early: Buffer[] = [];
   private connectTimer: NodeJS.Timeout | undefined;
   private readonly timer: LazyTimer;
@@ -174,6 +192,10 @@ export class TcpProxySession implements LbContext {
   /** RF_* bits explaining why the connection failed (reported to observers). */
   responseFlags = 0;
   private readonly observers: readonly ConnectionObserver[] | undefined;
+  /** Downstream reading, paused by the upstream writer's backpressure. */
+  private readonly downstreamSource: Pausable;
+  /** Upstream reading, paused by the downstream writer's backpressure. */
+  private readonly upstreamSource: Pausable;
 
   constructor(
     downstream: Socket,
@@ -191,12 +213,32 @@ export class TcpProxySession implements LbContext {
     this.startedAt = now;
     this.lastActivity = now;
     this.timer = new LazyTimer(this.onTimer);
+    this.downstreamWriter = new WriteBuffer(downstream);
+    this.downstreamSource = {
+      pauseReading: () => {
+        config.stats.downstreamFlowControlPausedReadingTotal.value++;
+        downstream.pause();
+      },
+      resumeReading: () => {
+        config.stats.downstreamFlowControlResumedReadingTotal.value++;
+        if (!this.closed && this.connected) downstream.resume();
+      },
+    };
+    this.upstreamSource = {
+      pauseReading: () => this.upstream?.pause(),
+      resumeReading: () => {
+        if (!this.closed) this.upstream?.resume();
+      },
+    };
     config.stats.downstreamCxTotal.value++;
     downstream.setNoDelay(true);
-    downstream.on('data', this.onDownstreamData);
     downstream.on('end', this.onDownstreamEnd);
     downstream.on('close', this.onDownstreamClose);
     downstream.on('error', noop);
+    // Bytes a listener filter peeked and put back come as 'data'; direct reads start once the
+    // socket's own buffer is empty.
+    this.downstreamReader = readDirectWith(downstream, this.makeDownstreamReader);
+    if (this.downstreamReader === null) downstream.on('data', this.onDownstreamData);
     if (config.idleTimeoutMs > 0) this.timer.wakeAt(now + config.idleTimeoutMs);
     if (config.maxDownstreamConnectionDurationMs > 0)
       this.timer.wakeAt(now + config.maxDownstreamConnectionDurationMs);
@@ -214,6 +256,8 @@ export class TcpProxySession implements LbContext {
   downstreamOriginalDst(): { address: string; port: number } {
     return this.info.originalDst ?? { address: this.info.localAddress, port: this.info.localPort };
   }
+
+  private makeDownstreamReader = (): SlabReader => new SlabReader(this.onDownstreamDirect);
 
   private pickCluster(): void {
     const c = this.config;
@@ -259,14 +303,22 @@ export class TcpProxySession implements LbContext {
     st.upstreamCxActive.value++;
     cluster.rm.connections++;
     host.connectionsActive++;
-    const sock = (host.transport ?? cluster.config.transport).connect(
-      host,
-      this.onUpstreamConnected,
-      this.onUpstreamConnectError,
-      true,
-    );
+    const transport = host.transport ?? cluster.config.transport;
+    let sock: Socket;
+    if (transport.directReads) {
+      const reader = new SlabReader(this.onUpstreamDirect);
+      this.upstreamReader = reader;
+      sock = transport.connect(host, this.onUpstreamConnected, this.onUpstreamConnectError, true, undefined, {
+        buffer: reader.next,
+        callback: reader.onRead,
+      });
+    } else {
+      this.upstreamReader = null;
+      sock = transport.connect(host, this.onUpstreamConnected, this.onUpstreamConnectError, true);
+      sock.on('data', this.onUpstreamData);
+    }
     this.upstream = sock;
-    sock.on('data', this.onUpstreamData);
+    this.upstreamWriter = new WriteBuffer(sock, cluster.config.bufferLimit);
     sock.on('end', this.onUpstreamEnd);
     sock.on('close', this.onUpstreamClose);
     sock.on('error', noop);
@@ -282,9 +334,11 @@ export class TcpProxySession implements LbContext {
     const up = this.upstream!;
     const kept = this.cluster!.config.tcpKeepaliveMs;
     if (kept > 0) up.setKeepAlive(true, kept);
-    for (const b of this.early) this.writeUp(b);
+    const early = this.early;
     this.early = [];
-    if (this.downstreamEnded) up.end();
+    for (const b of early) this.writeUp(b);
+    if (this.downstreamEnded) this.upstreamWriter!.end();
+    else if (!this.upstreamWriter!.blocked) this.downstream.resume();
     if (this.observers !== undefined)
       for (const o of this.observers) o.onUpstreamConnected?.(this.cluster!.name, this.host!);
   };
@@ -308,6 +362,8 @@ export class TcpProxySession implements LbContext {
     cluster.stats.upstreamCxConnectFail.value++;
     const up = this.upstream;
     this.upstream = null;
+    this.upstreamWriter?.detach();
+    this.upstreamWriter = null;
     if (up) {
       up.removeAllListeners('close');
       up.on('close', noop);
@@ -330,70 +386,89 @@ export class TcpProxySession implements LbContext {
     if (this.host) this.host.connectionsActive--;
   }
 
+  /** Downstream bytes by 'data' (TLS, or bytes buffered before direct reads could start). */
   private onDownstreamData = (chunk: Buffer): void => {
+    this.fromDownstream(chunk);
+    if (this.downstreamReader === null && !this.closed) {
+      this.downstreamReader = readDirectWith(this.downstream, this.makeDownstreamReader);
+      if (this.downstreamReader !== null) this.downstream.removeListener('data', this.onDownstreamData);
+    }
+  };
+
+  private onDownstreamDirect = (chunk: Buffer): void => {
+    // Written synchronously and not kept: the next read may reuse these slab bytes.
+    if (!this.fromDownstream(chunk)) this.downstreamReader?.releaseLast();
+  };
+
+  /** Returns whether the chunk is still referenced (held early, or by a pending write). */
+  private fromDownstream(chunk: Buffer): boolean {
     this.lastActivity = Date.now();
     this.bytesFromDownstream += chunk.length;
     this.config.stats.downstreamCxRxBytesTotal.value += chunk.length;
     if (!this.connected) {
+      if (this.closed) return false;
       this.early.push(chunk);
       // Hold the client until there is somewhere to send its bytes.
       if (this.early.length === 1) this.downstream.pause();
-      return;
+      return true;
     }
-    this.writeUp(chunk);
-  };
-
-  private writeUp(chunk: Buffer): void {
-    const up = this.upstream;
-    if (up === null || up.destroyed) return;
-    this.cluster!.stats.upstreamCxTxBytesTotal.value += chunk.length;
-    if (!up.write(chunk)) {
-      this.config.stats.downstreamFlowControlPausedReadingTotal.value++;
-      this.downstream.pause();
-      up.once('drain', this.resumeDownstream);
-    } else if (this.downstream.isPaused() && !this.closed) {
-      this.downstream.resume();
-    }
+    return this.writeUp(chunk);
   }
 
-  private resumeDownstream = (): void => {
-    if (this.closed) return;
-    this.config.stats.downstreamFlowControlResumedReadingTotal.value++;
-    this.downstream.resume();
-  };
+  private writeUp(chunk: Buffer): boolean {
+    const w = this.upstreamWriter;
+    if (w === null || this.upstream === null) return false;
+    this.cluster!.stats.upstreamCxTxBytesTotal.value += chunk.length;
+    const pending = w.send(chunk);
+    if (w.blocked) w.throttle(this.downstreamSource);
+    return pending;
+  }
 
   private onUpstreamData = (chunk: Buffer): void => {
+    this.fromUpstream(chunk);
+  };
+
+  private onUpstreamDirect = (chunk: Buffer): void => {
+    if (!this.fromUpstream(chunk)) this.upstreamReader?.releaseLast();
+  };
+
+  private fromUpstream(chunk: Buffer): boolean {
     this.lastActivity = Date.now();
     this.bytesFromUpstream += chunk.length;
     this.cluster!.stats.upstreamCxRxBytesTotal.value += chunk.length;
     this.config.stats.downstreamCxTxBytesTotal.value += chunk.length;
-    if (!this.downstream.write(chunk)) {
-      this.upstream?.pause();
-      this.downstream.once('drain', this.resumeUpstream);
-    }
-  };
-
-  private resumeUpstream = (): void => {
-    if (!this.closed) this.upstream?.resume();
-  };
+    if (this.closed) return false;
+    const w = this.downstreamWriter;
+    const pending = w.send(chunk);
+    if (w.blocked) w.throttle(this.upstreamSource);
+    return pending;
+  }
 
   private onDownstreamEnd = (): void => {
     this.downstreamEnded = true;
-    if (this.connected) this.upstream?.end();
+    if (this.connected) this.upstreamWriter?.end();
     this.maybeClose();
   };
 
   private onUpstreamEnd = (): void => {
     this.upstreamEnded = true;
-    this.downstream.end();
+    this.downstreamWriter.end();
     this.maybeClose();
   };
 
+  /**
+   * Both peers sent FIN and both got ours (queued after their last bytes). Each socket closes
+   * by itself once its writes are flushed, so the pair waits for that instead of destroying a
+   * socket whose last bytes are still on their way to a slow reader.
+   */
   private maybeClose(): void {
-    if (this.downstreamEnded && this.upstreamEnded) this.close();
+    if (!this.downstreamEnded || !this.upstreamEnded) return;
+    if (this.downstream.destroyed && (this.upstream === null || this.upstream.destroyed)) this.close();
   }
 
   private onDownstreamClose = (): void => {
+    if (this.downstreamEnded && this.upstreamEnded && this.upstream !== null && !this.upstream.destroyed)
+      return; // the upstream's own close finishes the pair
     this.close();
   };
 
@@ -402,6 +477,7 @@ export class TcpProxySession implements LbContext {
       this.connectFailed(false);
       return;
     }
+    if (this.downstreamEnded && this.upstreamEnded && !this.downstream.destroyed) return;
     this.close();
   };
 
@@ -428,18 +504,21 @@ export class TcpProxySession implements LbContext {
     }
   };
 
-  /** Closes both sides (after flushing what was already written). */
+  /** Closes both sides now (both directions finished, an error, a timeout or a drain). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.timer.close();
     if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.early = [];
     const up = this.upstream;
     if (up !== null) {
       this.upstream = null;
       this.releaseUpstream();
       up.destroy();
     }
+    this.upstreamWriter?.detach();
+    this.downstreamWriter.detach();
     this.downstream.destroy();
     this.onClosed?.(this);
     if (this.observers !== undefined) {

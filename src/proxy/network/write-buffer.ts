@@ -4,17 +4,29 @@
  * in a single write at the end of the event (a microtask), so a small proxied request costs one
  * write syscall per direction.
  *
- * The buffer is reused when the kernel took the whole write synchronously (writableLength is
- * 0 afterwards); otherwise the pending write owns it and a fresh one is allocated. Bodies larger
- * than COPY_LIMIT are written directly, without copying, after whatever is batched.
+ * The buffer is reused when the kernel took the whole write synchronously; otherwise the pending
+ * write owns it and a fresh one is allocated. Bodies larger than COPY_LIMIT, and chunks handed
+ * over by reference (`send`), are written directly, without copying, after whatever is batched.
  *
- * Backpressure: when the socket's own buffer grows past `limit`, sources that feed this writer
- * are paused (`throttle`) and resumed on 'drain'.
+ * Direct handle writes: on a plain TCP socket whose Writable side has nothing queued, a write
+ * goes straight to the libuv handle (`_handle.writeBuffer` with a reused WriteWrap), skipping
+ * Writable's bookkeeping, `_writeGeneric`/`createWriteWrap` and the after-write tick. Writes
+ * that the kernel cannot take at once stay queued in libuv in order (a later `socket.write` or
+ * `end()` queues behind them), and are tracked here for backpressure. These are Node internals
+ * (WriteWrap and streamBaseState from `process.binding('stream_wrap')`, which warns only under
+ * --pending-deprecation), checked once by name; when absent, for TLS, connecting, ending or
+ * corked sockets, or with MIZZEN_PROXY_DIRECT_WRITES=false, `socket.write` is used.
+ *
+ * Backpressure: when the bytes queued on the socket (Writable's and ours) grow past `limit`,
+ * sources that feed this writer are paused (`throttle`) and resumed once they fall back.
  */
 import type { Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { defineFeature } from '../../lib/features.ts';
 import { latin1Write } from '../common/bytes.ts';
 
 const INITIAL = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
 const COPY_LIMIT = 16 * 1024;
 
 /** A data source that can stop and restart reading (a socket owner). */
@@ -60,10 +72,15 @@ export class WriteBuffer {
   private draining = false;
   /** Total bytes handed to the socket (for byte counters). */
   bytesWritten = 0;
+  /** Bytes of direct handle writes the kernel has not taken yet (libuv holds them). */
+  pendingDirect = 0;
+  /** A WriteWrap no pending write owns (reused while writes complete synchronously). */
+  private req: DirectWriteReq | null = null;
 
   constructor(socket: Socket | null, limit = 1024 * 1024) {
     this.socket = socket;
-    this.buf = Buffer.allocUnsafeSlow(INITIAL);
+    // Allocated on the first batched write: tcp_proxy only ever `send`s by reference.
+    this.buf = EMPTY;
     this.limit = limit;
   }
 
@@ -82,7 +99,7 @@ export class WriteBuffer {
   /** Makes room for n more bytes; returns the buffer to write into at `len`. */
   reserve(n: number): Buffer {
     if (this.len + n > this.buf.length) {
-      let size = this.buf.length * 2;
+      let size = Math.max(INITIAL, this.buf.length * 2);
       while (size < this.len + n) size *= 2;
       const next = Buffer.allocUnsafeSlow(size);
       this.buf.copy(next, 0, 0, this.len);
@@ -114,32 +131,102 @@ export class WriteBuffer {
     this.write(start === 0 && end === src.length ? src : src.subarray(start, end));
   }
 
+  /**
+   * Writes `chunk` now, by reference, after whatever is batched. The caller must not change its
+   * bytes afterwards (a write the kernel did not take at once still points into them); slab
+   * chunks meet that, since SlabReader reads into them again only after `releaseLast`. Returns
+   * whether a pending write still references the chunk (false: the kernel has it, the bytes may
+   * be reused).
+   */
+  send(chunk: Buffer): boolean {
+    if (chunk.length === 0) return false;
+    if (this.len > 0) this.flush();
+    return this.write(chunk);
+  }
+
   /** Hands the batch to the socket now. */
   flush(): void {
     if (this.len === 0 || this.socket === null) return;
     const view = this.buf.subarray(0, this.len);
     this.len = 0;
-    this.write(view);
-    if (this.socket !== null && this.socket.writableLength > 0) {
-      // The pending write references our bytes: do not overwrite them.
-      this.buf = Buffer.allocUnsafeSlow(Math.max(INITIAL, Math.min(this.buf.length, 64 * 1024)));
+    if (this.write(view)) {
+      // The pending write references our bytes: do not overwrite them (the next batch gets a
+      // fresh buffer).
+      this.buf = EMPTY;
     }
   }
 
-  private write(chunk: Buffer): void {
+  /** Bytes queued on the socket and not yet taken by the kernel. */
+  get queuedBytes(): number {
     const s = this.socket;
-    if (s === null || s.destroyed) return;
-    this.bytesWritten += chunk.length;
-    s.write(chunk);
-    if (s.writableLength > this.limit && !this.draining) {
-      this.draining = true;
-      s.once('drain', this.onDrain);
-    }
+    return this.pendingDirect + (s === null ? 0 : s.writableLength);
   }
 
-  private onDrain = (): void => {
+  /** Returns whether the chunk is still referenced by a pending write. */
+  private write(chunk: Buffer): boolean {
+    const s = this.socket;
+    if (s === null || s.destroyed) return false;
+    this.bytesWritten += chunk.length;
+    let pending: boolean;
+    const handle = directHandle(s);
+    if (handle !== null) pending = this.writeDirect(s, handle, chunk);
+    else if (this.draining || s.writableLength + this.pendingDirect + chunk.length > this.limit) {
+      // Over the limit: this write's callback says when it (and all before it) left.
+      s.write(chunk, this.checkDrain);
+      pending = s.writableLength > 0;
+    } else {
+      s.write(chunk);
+      pending = s.writableLength > 0;
+    }
+    if (!this.draining && this.queuedBytes > this.limit) this.draining = true;
+    return pending;
+  }
+
+  private writeDirect(s: Socket, handle: StreamHandle, chunk: Buffer): boolean {
+    const n = native!;
+    let req = this.req;
+    if (req === null) {
+      req = new n.WriteWrap() as DirectWriteReq;
+      req.oncomplete = onDirectWriteComplete;
+      req.owner = this;
+      req.bytes = 0;
+      req.buffer = null;
+      this.req = req;
+    }
+    req.handle = handle;
+    const err = handle.writeBuffer(req, chunk);
+    // The handle counts socket.bytesWritten itself; the idle timer refresh is Writable's job.
+    if (s.timeout) (s as unknown as SocketInternals)._unrefTimer();
+    if (err !== 0) {
+      s.destroy(writeError(err));
+      return false;
+    }
+    if (n.state[n.asyncIndex] === 0) return false;
+    // libuv holds the request until the kernel took the rest: it owns req and the bytes.
+    this.req = null;
+    req.bytes = chunk.length;
+    req.buffer = chunk;
+    this.pendingDirect += chunk.length;
+    return true;
+  }
+
+  /** A direct write finished (status < 0: failed, or cancelled by a close). */
+  directWriteDone(req: DirectWriteReq, status: number): void {
+    this.pendingDirect -= req.bytes;
+    req.buffer = null;
+    const s = this.socket;
+    if (status < 0 && s !== null && !s.destroyed) s.destroy(writeError(status));
+    // req is not reused: its native side is still alive until this callback returns.
+    if (this.draining) this.checkDrain();
+  }
+
+  private checkDrain = (): void => {
+    if (!this.draining) return;
+    const s = this.socket;
+    if (s !== null && !s.destroyed && this.queuedBytes > this.limit) return;
     this.draining = false;
     const w = this.waiters;
+    if (w.length === 0) return;
     this.waiters = [];
     for (const p of w) p.resumeReading();
   };
@@ -164,7 +251,7 @@ export class WriteBuffer {
     if (i >= 0) this.waiters.splice(i, 1);
   }
 
-  /** Flushes and half-closes the socket. */
+  /** Flushes and half-closes the socket (after every queued write, direct ones included). */
   end(): void {
     this.flush();
     const s = this.socket;
@@ -174,10 +261,102 @@ export class WriteBuffer {
   detach(): void {
     this.socket = null;
     this.len = 0;
+    this.draining = false;
     const w = this.waiters;
     this.waiters = [];
     for (const p of w) p.resumeReading();
   }
+}
+
+// Direct handle writes (Node internals, found by name; see the header).
+
+interface StreamHandle {
+  writeBuffer(req: object, chunk: Uint8Array): number;
+}
+
+interface DirectWriteReq {
+  handle: StreamHandle;
+  oncomplete: (this: DirectWriteReq, status: number) => void;
+  owner: WriteBuffer;
+  bytes: number;
+  /** Keeps the bytes alive while libuv writes them. */
+  buffer: Buffer | null;
+}
+
+interface SocketInternals {
+  _handle: (object & Partial<StreamHandle>) | null;
+  _unrefTimer(): void;
+}
+
+interface NativeWrites {
+  WriteWrap: new () => object;
+  /** streamBaseState: set by every handle write. */
+  state: Int32Array;
+  asyncIndex: number;
+  /** The TCP handle class, learned from the first plain TCP socket seen. */
+  tcp: unknown;
+}
+
+export const MIZZEN_PROXY_DIRECT_WRITES = defineFeature<boolean>({
+  name: 'MIZZEN_PROXY_DIRECT_WRITES',
+  type: 'boolean',
+  default: true,
+  description:
+    'mizzen-proxy writes to plain TCP sockets through the libuv handle when nothing is queued (skipping the Writable stream); false always uses socket.write.',
+});
+
+let native: NativeWrites | null | undefined;
+
+function loadNative(): NativeWrites | null {
+  if (!MIZZEN_PROXY_DIRECT_WRITES.get()) return null;
+  try {
+    const binding = (process as unknown as { binding?: (name: string) => unknown }).binding?.(
+      'stream_wrap',
+    ) as { WriteWrap?: unknown; streamBaseState?: unknown; kLastWriteWasAsync?: unknown } | undefined;
+    if (
+      binding === undefined ||
+      typeof binding.WriteWrap !== 'function' ||
+      !(binding.streamBaseState instanceof Int32Array) ||
+      typeof binding.kLastWriteWasAsync !== 'number'
+    ) {
+      return null;
+    }
+    return {
+      WriteWrap: binding.WriteWrap as new () => object,
+      state: binding.streamBaseState,
+      asyncIndex: binding.kLastWriteWasAsync,
+      tcp: undefined,
+    };
+  } catch {
+    // process.binding refused (permission model) or removed: Writable writes only.
+    return null;
+  }
+}
+
+/** The socket's handle when a direct write may be used now, else null. */
+function directHandle(s: Socket): StreamHandle | null {
+  if (native === undefined) native = loadNative();
+  const n = native;
+  if (n === null) return null;
+  const h = (s as unknown as SocketInternals)._handle;
+  if (h == null) return null;
+  if (h.constructor !== n.tcp) {
+    if (n.tcp !== undefined || h.constructor.name !== 'TCP' || typeof h.writeBuffer !== 'function')
+      return null;
+    n.tcp = h.constructor;
+  }
+  // Anything queued in Writable must go first, and it owns connecting/ending/corked sockets.
+  if (s.connecting || s.writableLength !== 0 || s.writableEnded || s.writableCorked !== 0) return null;
+  return h as StreamHandle;
+}
+
+function onDirectWriteComplete(this: DirectWriteReq, status: number): void {
+  this.owner.directWriteDone(this, status);
+}
+
+function writeError(errno: number): Error {
+  const code = getSystemErrorName(errno);
+  return Object.assign(new Error(`write ${code}`), { code, errno, syscall: 'write' });
 }
 
 /** Flushes every pending batch now (used before handing a socket to another owner). */
@@ -198,6 +377,11 @@ const READ_MIN = 16 * 1024;
 export class SlabReader {
   private slab: Buffer = Buffer.allocUnsafeSlow(READ_SLAB);
   private offset = 0;
+  /** Where the last chunk handed to `sink` starts (for `releaseLast`). */
+  private lastStart = 0;
+  /** The view `next` returned last, reused while the offset stays put. */
+  private view: Buffer | null = null;
+  private viewOffset = -1;
   private readonly sink: (chunk: Buffer) => void;
 
   constructor(sink: (chunk: Buffer) => void) {
@@ -209,16 +393,30 @@ export class SlabReader {
     if (this.slab.length - this.offset < READ_MIN) {
       this.slab = Buffer.allocUnsafeSlow(READ_SLAB);
       this.offset = 0;
+      this.viewOffset = -1;
     }
-    return this.slab.subarray(this.offset);
+    if (this.viewOffset !== this.offset || this.view === null) {
+      this.view = this.slab.subarray(this.offset);
+      this.viewOffset = this.offset;
+    }
+    return this.view;
   };
 
   /** `buf` is what `next` returned last: it starts at `offset` of the current slab. */
   onRead = (n: number, buf: Uint8Array): boolean => {
+    this.lastStart = this.offset;
     this.offset += n;
     this.sink((buf as Buffer).subarray(0, n));
     return true; // false would stop reading; flow control uses socket.pause() instead
   };
+
+  /**
+   * From inside `sink`: nothing references the chunk just handed out any more (it was written
+   * synchronously and not kept), so the next read may go into the same bytes.
+   */
+  releaseLast(): void {
+    this.offset = this.lastStart;
+  }
 }
 
 interface UserBufferHandle {
@@ -235,6 +433,11 @@ let readSymbols: { buffer: symbol; callback: symbol; gen: symbol } | null | unde
  * Call it only while the socket's readable buffer is empty (e.g. from a 'data' handler).
  */
 export function readDirect(socket: Socket, sink: (chunk: Buffer) => void): boolean {
+  return readDirectWith(socket, () => new SlabReader(sink)) !== null;
+}
+
+/** readDirect with a reader made by the caller (so it can `releaseLast`); null when refused. */
+export function readDirectWith(socket: Socket, makeReader: () => SlabReader): SlabReader | null {
   if (readSymbols === undefined) {
     const own = Object.getOwnPropertySymbols(socket);
     const find = (d: string) => own.find((x) => x.description === d);
@@ -252,14 +455,14 @@ export function readDirect(socket: Socket, sink: (chunk: Buffer) => void): boole
     typeof handle.useUserBuffer !== 'function' ||
     socket.readableLength > 0
   ) {
-    return false;
+    return null;
   }
-  const reader = new SlabReader(sink);
+  const reader = makeReader();
   const first = reader.next();
   const fields = socket as unknown as Record<symbol, unknown>;
   fields[syms.buffer] = first;
   fields[syms.callback] = reader.onRead;
   fields[syms.gen] = reader.next;
   handle.useUserBuffer(first);
-  return true;
+  return reader;
 }
