@@ -113,6 +113,8 @@ export const UNDERSCORES_REJECT = 1;
 export const UNDERSCORES_DROP = 2;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+/** Bytes searched for the end of a head in JavaScript before handing over to indexOf. */
+const SCAN_INLINE = 512;
 const MAX_CHUNK_LINE = 4096;
 
 export class H1Parser {
@@ -361,7 +363,15 @@ export class H1Parser {
 
   /** Index just after CRLFCRLF, or -1. */
   private findHeadEnd(buf: Buffer, from: number): number {
-    const idx = buf.indexOf(CRLFCRLF, from);
+    // Most heads end within a few hundred bytes: a loop finds the end there for less than the
+    // call into the runtime costs; longer input goes to the native search.
+    const len = buf.length;
+    const scanEnd = Math.min(len - 3, from + SCAN_INLINE);
+    for (let i = from; i < scanEnd; i++) {
+      if (buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) return i + 4;
+    }
+    if (scanEnd >= len - 3) return -1;
+    const idx = buf.indexOf(CRLFCRLF, scanEnd);
     return idx < 0 ? -1 : idx + 4;
   }
 
@@ -414,8 +424,10 @@ export class H1Parser {
       if (b0 === 32 || b0 === 9) return this.headFail(400, 'http1.codec_error'); // obs-fold
       const nameStart = i;
       let underscore = false;
-      while (TOKEN_CHARS[buf[i]] === 1) {
-        if (buf[i] === 95) underscore = true;
+      for (;;) {
+        const c = buf[i];
+        if (TOKEN_CHARS[c] !== 1) break;
+        if (c === 95) underscore = true;
         i++;
       }
       if (i === nameStart || buf[i] !== 58) {
@@ -431,6 +443,11 @@ export class H1Parser {
       let valueEnd = i;
       for (;;) {
         const c = buf[i];
+        // Visible ASCII, nearly every byte of a value: no table load, always part of the value.
+        if (c > 32 && c < 127) {
+          valueEnd = ++i;
+          continue;
+        }
         if (c === 13) break;
         if (VALUE_CHARS[c] !== 1) return this.headFail(400, 'http1.invalid_characters');
         i++;

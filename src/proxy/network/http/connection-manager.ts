@@ -14,7 +14,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { latin1Write } from '../../common/bytes.ts';
+import { latin1Slice, latin1Write } from '../../common/bytes.ts';
 import { isInternalAddress } from '../../common/cidr.ts';
 import { httpDate } from '../../common/http-date.ts';
 import { LazyTimer } from '../../common/lazy-timer.ts';
@@ -70,6 +70,8 @@ import {
   STRIP_PORT_MATCHING,
 } from './hcm-config.ts';
 import {
+  type EncodedField,
+  encodeField,
   H_CONNECTION,
   H_CONTENT_LENGTH,
   H_CONTENT_TYPE,
@@ -158,6 +160,7 @@ const EDGE_STRIPPED = [
 ];
 
 const EMPTY = Buffer.alloc(0);
+const NO_FILTERS: HttpFilter[] = Object.freeze([]) as unknown as HttpFilter[];
 /** Bytes of pipelined input kept while a request is in flight before reading is paused. */
 const STASH_LIMIT = 64 * 1024;
 const CONTINUE_100 = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
@@ -195,7 +198,33 @@ export function newRequestId(): string {
     RID_TEXT[at] = HEX_DIGITS[b >> 4];
     RID_TEXT[at + 1] = HEX_DIGITS[b & 0x0f];
   }
-  return RID_TEXT.toString('latin1', 0, 36);
+  return latin1Slice(RID_TEXT, 0, 36);
+}
+
+// Response headers every response carries, encoded once (per second for date, per name for server).
+let dateCache: EncodedField = encodeField('date', httpDate());
+const serverFields = new Map<string, EncodedField>();
+
+function dateField(): EncodedField {
+  const d = httpDate();
+  if (d !== dateCache.value) dateCache = encodeField('date', d);
+  return dateCache;
+}
+
+let lastServerField = encodeField('server', 'envoy');
+
+function serverField(name: string): EncodedField {
+  // Almost always the same name: one string compare before the map.
+  if (name === lastServerField.value) return lastServerField;
+  let f = serverFields.get(name);
+  if (f === undefined) {
+    // Names come from listener config; the cap only guards against unbounded config churn.
+    if (serverFields.size >= 64) serverFields.clear();
+    f = encodeField('server', name);
+    serverFields.set(name, f);
+  }
+  lastServerField = f;
+  return f;
 }
 
 export class HttpConnection implements H1ParserHandler {
@@ -661,7 +690,8 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   routeTable: RouteTable | undefined;
   private routeResolved = false;
   private routeValue: RouteEntry | undefined;
-  filters: HttpFilter[] = [];
+  /** Set once by createFilters; streams answered before that share the frozen empty list. */
+  filters: HttpFilter[] = NO_FILTERS;
   readonly startTime: number;
   bytesReceived = 0;
   bytesSent = 0;
@@ -687,6 +717,8 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   private trailersQueued: HeaderMap | undefined;
   private encodePending: EncodePending | null = null;
   private hasEncodeFilters = false;
+  /** Some filter reads response bodies (most only look at heads: no per-chunk work then). */
+  private hasResponseBodyFilters = false;
   // Deadlines (0 = none).
   private idleTimeoutMs: number;
   private requestDeadline = 0;
@@ -814,11 +846,13 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   private createFilters(): void {
     const c = this.hcm;
     const factories = c.filterFactories;
-    const filters = this.filters;
+    // Sized once: pushing would grow the array's backing store per stream.
+    const filters: HttpFilter[] = new Array(factories.length);
+    this.filters = filters;
     for (let i = 0; i < factories.length; i++) {
       let f = factories[i].create(this);
       if (c.assertFilterOrder) f = orderChecked(f, factories[i].name);
-      filters.push(f);
+      filters[i] = f;
       if (
         f.onResponseHeaders !== undefined ||
         f.onResponseBody !== undefined ||
@@ -826,6 +860,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
       ) {
         this.hasEncodeFilters = true;
       }
+      if (f.onResponseBody !== undefined) this.hasResponseBodyFilters = true;
     }
   }
 
@@ -1129,8 +1164,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
   }
 
   get isGrpc(): boolean {
-    const ct = this.requestHeaders.getKnown(H_CONTENT_TYPE);
-    return ct?.startsWith('application/grpc') === true;
+    return this.requestHeaders.knownStartsWith(H_CONTENT_TYPE, 'application/grpc');
   }
 
   // Decode path.
@@ -1335,10 +1369,13 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     h.removeKnown(H_PROXY_CONNECTION);
     h.removeKnown(H_TRANSFER_ENCODING);
     if (status !== 101) h.removeKnown(H_UPGRADE);
-    h.setKnown(H_DATE, httpDate());
-    if (c.serverTransform === SERVER_OVERWRITE) h.setKnown(H_SERVER, c.serverName);
-    else if (c.serverTransform === SERVER_APPEND_IF_ABSENT && !h.hasKnown(H_SERVER))
-      h.addKnown(H_SERVER, c.serverName);
+    h.removeKnown(H_DATE);
+    h.addField(dateField());
+    if (c.serverTransform === SERVER_OVERWRITE) {
+      h.removeKnown(H_SERVER);
+      h.addField(serverField(c.serverName));
+    } else if (c.serverTransform === SERVER_APPEND_IF_ABSENT && !h.hasKnown(H_SERVER))
+      h.addField(serverField(c.serverName));
     if (c.alwaysSetRequestIdInResponse && this.requestId !== '' && !h.hasKnown(H_X_REQUEST_ID)) {
       h.addKnown(H_X_REQUEST_ID, this.requestId);
     }
@@ -1383,7 +1420,8 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     const size = line.length + h.encodedLength() + extra.length + 2;
     const buf = w.reserve(size);
     let at = w.len;
-    at += line.copy(buf, at);
+    buf.set(line, at);
+    at += line.length;
     at = h.encodeInto(buf, at);
     if (extra.length > 0) at += latin1Write(buf, extra, at);
     buf[at++] = 13;
@@ -1406,7 +1444,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     const n = end - start;
     if (n === 0) return;
     this.touch(Date.now());
-    if (this.hasEncodeFilters) {
+    if (this.hasResponseBodyFilters) {
       const data = buf.subarray(start, end);
       const fs = this.filters;
       for (let i = fs.length - 1; i >= 0; i--) {
@@ -1472,7 +1510,7 @@ export class ActiveStream implements HttpStream, RequestView, FormatContext {
     }
     if (this.done || this.responseComplete) return;
     if (!this.headersWritten) return;
-    if (this.hasEncodeFilters) {
+    if (this.hasResponseBodyFilters) {
       for (let i = this.filters.length - 1; i >= 0; i--) {
         const f = this.filters[i];
         if (f.onResponseBody !== undefined) f.onResponseBody(this, EMPTY, true);

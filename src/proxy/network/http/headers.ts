@@ -69,6 +69,9 @@ export const H_X_ENVOY_ORIGINAL_URL = 55;
 export const H_X_ENVOY_HEDGE_ON_PER_TRY_TIMEOUT = 56;
 export const H_X_ENVOY_IS_TIMEOUT_RETRY = 57;
 export const H_X_ENVOY_UPSTREAM_STREAM_DURATION_MS = 58;
+// Istio's metadata exchange pair: looked up, removed and added on every mesh request.
+export const H_X_ENVOY_PEER_METADATA = 59;
+export const H_X_ENVOY_PEER_METADATA_ID = 60;
 export const H_X_ENVOY_OTHER = 63;
 export const H_ID_COUNT = 64;
 
@@ -123,14 +126,17 @@ const KNOWN: Record<string, number> = {
   'x-envoy-hedge-on-per-try-timeout': H_X_ENVOY_HEDGE_ON_PER_TRY_TIMEOUT,
   'x-envoy-is-timeout-retry': H_X_ENVOY_IS_TIMEOUT_RETRY,
   'x-envoy-upstream-stream-duration-ms': H_X_ENVOY_UPSTREAM_STREAM_DURATION_MS,
+  'x-envoy-peer-metadata': H_X_ENVOY_PEER_METADATA,
+  'x-envoy-peer-metadata-id': H_X_ENVOY_PEER_METADATA_ID,
 };
 
 /** Lowercase name of each well-known id (for ids that have a single name). */
 export const KNOWN_NAMES: string[] = [];
 for (const [name, id] of Object.entries(KNOWN)) KNOWN_NAMES[id] = name;
 
-// Candidate lookup by (length, lowercased first byte). 64 lengths x 128 bytes.
-const CANDIDATES: ({ id: number; bytes: Uint8Array }[] | undefined)[] = [];
+// Candidate lookup by (length, lowercased first byte). 64 lengths x 128 bytes, allocated dense:
+// filled sparsely, V8 would keep the array as a dictionary and every lookup would hash.
+const CANDIDATES: ({ id: number; bytes: Uint8Array }[] | undefined)[] = new Array(64 * 128).fill(undefined);
 for (const [name, id] of Object.entries(KNOWN)) {
   const key = (name.length << 7) | name.charCodeAt(0);
   const list = CANDIDATES[key] ?? [];
@@ -196,6 +202,8 @@ export class HeaderMap {
   addedNames: string[] = [];
   addedValues: string[] = [];
   addedIds: number[] = [];
+  /** Pre-encoded wire line of an added entry (`addField`), or null: encoded from the strings. */
+  addedLines: (Buffer | null)[] = [];
   addedCount = 0;
   /** Bitmask of ids < 32 present among live entries (wire or added); a fast `hasKnown`. */
   private present = 0;
@@ -309,6 +317,23 @@ export class HeaderMap {
     return out;
   }
 
+  /**
+   * Whether the value of a well-known header starts with `prefix` (case-sensitive), read from the
+   * bytes: the same answer as `getKnown(id)?.startsWith(prefix)` without making a string.
+   */
+  knownStartsWith(id: number, prefix: string): boolean {
+    const i = this.indexOfKnown(id);
+    if (i < 0) return false;
+    if (i >= this.count) return this.addedValues[i - this.count].startsWith(prefix);
+    const p = i * STRIDE;
+    const start = this.pos[p + 2];
+    const n = prefix.length;
+    if (this.pos[p + 3] - start < n) return false;
+    const buf = this.buf;
+    for (let k = 0; k < n; k++) if (buf[start + k] !== prefix.charCodeAt(k)) return false;
+    return true;
+  }
+
   get(lowerName: string): string | undefined {
     const i = this.indexOf(lowerName);
     if (i < 0) return undefined;
@@ -345,6 +370,7 @@ export class HeaderMap {
     this.addedNames.splice(j, 1);
     this.addedValues.splice(j, 1);
     this.addedIds.splice(j, 1);
+    this.addedLines.splice(j, 1);
     this.addedCount--;
   }
 
@@ -401,6 +427,7 @@ export class HeaderMap {
     this.addedNames[j] = lowerName;
     this.addedValues[j] = value;
     this.addedIds[j] = id;
+    this.addedLines[j] = null;
     this.mark(id);
   }
 
@@ -409,7 +436,18 @@ export class HeaderMap {
     this.addedNames[j] = KNOWN_NAMES[id];
     this.addedValues[j] = value;
     this.addedIds[j] = id;
+    this.addedLines[j] = null;
     this.mark(id);
+  }
+
+  /** Appends an entry whose wire line was encoded once (`encodeField`): forwarding copies it. */
+  addField(f: EncodedField): void {
+    const j = this.addedCount++;
+    this.addedNames[j] = f.name;
+    this.addedValues[j] = f.value;
+    this.addedIds[j] = f.id;
+    this.addedLines[j] = f.line;
+    this.mark(f.id);
   }
 
   setKnown(id: number, value: string): void {
@@ -446,7 +484,10 @@ export class HeaderMap {
       const p = i * STRIDE;
       n += pos[p + 4] - pos[p];
     }
-    for (let j = 0; j < this.addedCount; j++) n += this.addedNames[j].length + this.addedValues[j].length + 4;
+    for (let j = 0; j < this.addedCount; j++) {
+      const line = this.addedLines[j];
+      n += line !== null ? line.length : this.addedNames[j].length + this.addedValues[j].length + 4;
+    }
     return n;
   }
 
@@ -466,16 +507,28 @@ export class HeaderMap {
         runEnd = pos[p + 4];
         continue;
       }
-      if (runStart >= 0) at += src.copy(out, at, runStart, runEnd);
+      if (runStart >= 0) at = copyBytes(src, runStart, runEnd, out, at);
       runStart = pos[p];
       runEnd = pos[p + 4];
     }
-    if (runStart >= 0) at += src.copy(out, at, runStart, runEnd);
+    if (runStart >= 0) at = copyBytes(src, runStart, runEnd, out, at);
     for (let j = 0; j < this.addedCount; j++) {
-      at += latin1Write(out, this.addedNames[j], at);
-      out[at++] = 58; // ':'
-      out[at++] = 32;
-      at += latin1Write(out, this.addedValues[j], at);
+      const line = this.addedLines[j];
+      if (line !== null) {
+        out.set(line, at);
+        at += line.length;
+        continue;
+      }
+      const prefix = NAME_PREFIXES[this.addedIds[j]];
+      if (prefix !== undefined) {
+        out.set(prefix, at);
+        at += prefix.length;
+      } else {
+        at = writeLatin1(out, this.addedNames[j], at);
+        out[at++] = 58; // ':'
+        out[at++] = 32;
+      }
+      at = writeLatin1(out, this.addedValues[j], at);
       out[at++] = 13;
       out[at++] = 10;
     }
@@ -500,6 +553,48 @@ export class HeaderMap {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** `name: ` of each well-known id, so an added known header costs one copy for its name. */
+const NAME_PREFIXES: (Buffer | undefined)[] = [];
+for (const [name, id] of Object.entries(KNOWN)) NAME_PREFIXES[id] = Buffer.from(`${name}: `, 'latin1');
+
+/**
+ * Short strings are written with a loop: cheaper than a call into the runtime for the few bytes
+ * of most added values (scheme, lengths, times). Code units above 0xff keep their low byte, as
+ * latin1Write does.
+ */
+export function writeLatin1(out: Buffer, s: string, at: number): number {
+  const n = s.length;
+  if (n > 16) return at + latin1Write(out, s, at);
+  for (let i = 0; i < n; i++) out[at + i] = s.charCodeAt(i);
+  return at + n;
+}
+
+/** Copies src[start, end) to out[at..]; returns the new offset. Short runs skip the native call. */
+function copyBytes(src: Buffer, start: number, end: number, out: Buffer, at: number): number {
+  const n = end - start;
+  if (n > 96) return at + src.copy(out, at, start, end);
+  for (let k = 0; k < n; k++) out[at + k] = src[start + k];
+  return at + n;
+}
+
+/** A header whose wire line ("name: value\r\n") is encoded once and copied per message. */
+export interface EncodedField {
+  readonly name: string;
+  readonly value: string;
+  readonly id: number;
+  readonly line: Buffer;
+}
+
+/** Encodes a field once for `HeaderMap.addField`; `lowerName`/`value` follow `add`'s rules. */
+export function encodeField(lowerName: string, value: string): EncodedField {
+  return {
+    name: lowerName,
+    value,
+    id: idOfName(lowerName),
+    line: Buffer.from(`${lowerName}: ${value}\r\n`, 'latin1'),
+  };
+}
 
 /** Bytes allowed in a field value: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5). */
 export const VALUE_CHARS = new Uint8Array(256);

@@ -70,6 +70,14 @@ function parseRequest(input: string, opts = {}) {
   return { parser, msgs };
 }
 
+test('values keep obs-text bytes, inner whitespace and visible ASCII; trailing whitespace is trimmed', (t: TestContext) => {
+  t.plan(3);
+  const { parser, msgs } = parseRequest('GET / HTTP/1.1\r\nHost: x\r\nX: caf\xe9 a\tb ~!\x80\xff \t\r\n\r\n');
+  t.assert.equal(parser.isError, false);
+  t.assert.deepEqual(msgs[0].headers[1], ['x', 'caf\xe9 a\tb ~!\x80\xff']);
+  t.assert.equal(msgs.length, 1);
+});
+
 test('simple GET with headers trimmed of surrounding whitespace', (t: TestContext) => {
   t.plan(5);
   const { parser, msgs } = parseRequest('GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Foo: \t bar \t\r\n\r\n');
@@ -124,6 +132,9 @@ const rejects: [string, string, number][] = [
   ['bare LF line ends', 'GET / HTTP/1.1\nHost: a\n\n', 400],
   ['bare CR in a value', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n', 400],
   ['NUL in a value', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n', 400],
+  ['DEL in a value', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n', 400],
+  ['a control byte in a value', 'GET / HTTP/1.1\r\nHost: a\r\nX: ab\x1b\r\n\r\n', 400],
+  ['bare LF inside a value', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\nb\r\n\r\n', 400],
   ['missing Host on HTTP/1.1', 'GET / HTTP/1.1\r\nX: y\r\n\r\n', 400],
   ['two Host lines', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400],
   ['HTTP/2.0 version', 'GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505],
@@ -274,6 +285,36 @@ test('byte-at-a-time input gives the same messages as one buffer', (t: TestConte
   t.assert.equal(whole.length, 3);
   t.assert.deepEqual(msgs, whole);
   for (const s of splits) t.assert.deepEqual(s, whole);
+});
+
+test('heads ending on either side of the inline end-of-head scan parse alike, whole or split', (t: TestContext) => {
+  // The end of a head is searched in JavaScript for the first 512 bytes, then natively.
+  const heads: string[] = [];
+  for (const size of [480, 505, 508, 509, 510, 511, 512, 513, 516, 530, 3000]) {
+    const filler = 'v'.repeat(size - 'GET / HTTP/1.1\r\nHost: x\r\nX: \r\n\r\n'.length);
+    heads.push(`GET / HTTP/1.1\r\nHost: x\r\nX: ${filler}\r\n\r\n`);
+  }
+  t.plan(heads.length * 3);
+  for (const head of heads) {
+    const input = `${head}GET /next HTTP/1.1\r\nHost: y\r\n\r\n`;
+    const whole = parseRequest(input).msgs;
+    t.assert.deepEqual(
+      whole.map((m) => [m.target, m.headers[1]?.[1].length ?? 0]),
+      [
+        ['/', head.length - 'GET / HTTP/1.1\r\nHost: x\r\nX: \r\n\r\n'.length],
+        ['/next', 0],
+      ],
+    );
+    const { parser, msgs } = collect(KIND_REQUEST);
+    const buf = Buffer.from(input, 'latin1');
+    for (let i = 0; i < buf.length; i += 7) parser.execute(buf.subarray(i, i + 7));
+    t.assert.deepEqual(msgs, whole);
+    // Offset into a larger buffer (the scan starts after earlier bytes were consumed).
+    const c = collect(KIND_REQUEST);
+    const padded = Buffer.from(`\r\n${input}`, 'latin1');
+    c.parser.execute(padded);
+    t.assert.deepEqual(c.msgs, whole);
+  }
 });
 
 function parseResponse(input: string, opts: { head?: boolean } = {}) {

@@ -28,7 +28,13 @@ import {
   streamPeers,
 } from '../../../telemetry/peer-metadata.ts';
 import type { StructReader } from '../../../telemetry/typed-struct.ts';
-import type { HeaderMap } from '../headers.ts';
+import {
+  type EncodedField,
+  encodeField,
+  H_X_ENVOY_PEER_METADATA,
+  H_X_ENVOY_PEER_METADATA_ID,
+  type HeaderMap,
+} from '../headers.ts';
 import {
   CONTINUE,
   type FilterStatus,
@@ -45,9 +51,19 @@ export interface MetadataExchangeConfig {
   /** This node's id and header value, computed once per config. */
   readonly id: string;
   readonly value: string;
+  /** The same pair as wire lines, encoded once: every request copies them (no id when ''). */
+  readonly idField: EncodedField | undefined;
+  readonly valueField: EncodedField;
 }
 
-const encoded = new WeakMap<StatsStore, { id: string; value: string }>();
+interface OwnPair {
+  id: string;
+  value: string;
+  idField: EncodedField | undefined;
+  valueField: EncodedField;
+}
+
+const encoded = new WeakMap<StatsStore, OwnPair>();
 
 export function compileMetadataExchangeConfig(
   config: StructReader,
@@ -57,45 +73,58 @@ export function compileMetadataExchangeConfig(
   const store = env.services.stats as StatsStore;
   let own = encoded.get(store);
   if (own === undefined || own.id !== store.localNodeId) {
-    own = { id: store.localNodeId, value: encodePeerHeader(store.localNode ?? {}) };
+    const id = store.localNodeId;
+    const value = encodePeerHeader(store.localNode ?? {});
+    own = {
+      id,
+      value,
+      idField: id === '' ? undefined : encodeField(PEER_METADATA_ID_HEADER, id),
+      valueField: encodeField(PEER_METADATA_HEADER, value),
+    };
     encoded.set(store, own);
   }
   return {
     inbound: env.services.trafficDirection === 'INBOUND',
     id: own.id,
     value: own.value,
+    idField: own.idField,
+    valueField: own.valueField,
   };
 }
 
 /** Reads and removes the exchange pair; the peer (if any) goes to streamPeers. */
 function takePeer(s: HttpStream, h: HeaderMap): boolean {
-  const value = h.get(PEER_METADATA_HEADER);
-  const id = h.get(PEER_METADATA_ID_HEADER);
+  // Both are well-known ids: absent headers cost a bit test, not a scan by name.
+  const value = h.getKnown(H_X_ENVOY_PEER_METADATA);
+  const id = h.getKnown(H_X_ENVOY_PEER_METADATA_ID);
   if (value === undefined && id === undefined) return false;
-  h.remove(PEER_METADATA_HEADER);
-  h.remove(PEER_METADATA_ID_HEADER);
+  h.removeKnown(H_X_ENVOY_PEER_METADATA);
+  h.removeKnown(H_X_ENVOY_PEER_METADATA_ID);
   const peer = decodePeerHeader(value, id);
   if (peer !== undefined) streamPeers.set(s, peer);
   return true;
 }
 
-function putOwn(h: HeaderMap, c: MetadataExchangeConfig): void {
-  h.remove(PEER_METADATA_HEADER);
-  h.remove(PEER_METADATA_ID_HEADER);
-  if (c.id !== '') h.add(PEER_METADATA_ID_HEADER, c.id);
-  h.add(PEER_METADATA_HEADER, c.value);
+function dropPair(h: HeaderMap): void {
+  h.removeKnown(H_X_ENVOY_PEER_METADATA);
+  h.removeKnown(H_X_ENVOY_PEER_METADATA_ID);
 }
 
+function putOwn(h: HeaderMap, c: MetadataExchangeConfig): void {
+  dropPair(h);
+  if (c.idField !== undefined) h.addField(c.idField);
+  h.addField(c.valueField);
+}
+
+/** Keeps no per-stream state: one instance serves every stream of its config. */
 class OutboundExchange implements HttpFilter {
   readonly #c: MetadataExchangeConfig;
   constructor(c: MetadataExchangeConfig) {
     this.#c = c;
   }
   onRequestHeaders(s: HttpStream): FilterStatus {
-    if (s.route?.cluster === PASSTHROUGH_CLUSTER) {
-      s.requestHeaders.remove(PEER_METADATA_HEADER);
-      s.requestHeaders.remove(PEER_METADATA_ID_HEADER);
-    } else putOwn(s.requestHeaders, this.#c);
+    if (s.route?.cluster === PASSTHROUGH_CLUSTER) dropPair(s.requestHeaders);
+    else putOwn(s.requestHeaders, this.#c);
     return CONTINUE;
   }
   onResponseHeaders(s: HttpStream): FilterStatus {
@@ -120,18 +149,13 @@ class InboundExchange implements HttpFilter {
     if (h === undefined) return CONTINUE;
     // Whatever the app put there is not ours to forward.
     if (this.#exchanged) putOwn(h, this.#c);
-    else {
-      h.remove(PEER_METADATA_HEADER);
-      h.remove(PEER_METADATA_ID_HEADER);
-    }
+    else dropPair(h);
     return CONTINUE;
   }
 }
 
 export function metadataExchangeFactory(name: string, c: MetadataExchangeConfig): HttpFilterFactory {
-  return {
-    name,
-    terminal: false,
-    create: c.inbound ? () => new InboundExchange(c) : () => new OutboundExchange(c),
-  };
+  if (c.inbound) return { name, terminal: false, create: () => new InboundExchange(c) };
+  const shared = new OutboundExchange(c);
+  return { name, terminal: false, create: () => shared };
 }

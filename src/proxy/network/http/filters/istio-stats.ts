@@ -78,8 +78,7 @@ class IstioStatsFilter implements HttpFilter {
     if (service === undefined && metadataHost !== undefined) service = parseService(metadataHost);
     if (service === undefined && !c.disableHostHeaderFallback && s.authority !== '')
       service = parseService(hostOfAuthority(s.authority));
-    const contentType = s.requestHeaders.getKnown(H_CONTENT_TYPE);
-    const grpc = contentType?.startsWith('application/grpc') === true;
+    const grpc = s.requestHeaders.knownStartsWith(H_CONTENT_TYPE, 'application/grpc');
     let grpcStatus = '';
     if (grpc) grpcStatus = this.#grpcStatus ?? grpcStatusOf(s.responseHeaders) ?? '';
     const hs = m.httpSeries(

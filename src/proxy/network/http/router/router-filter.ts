@@ -75,6 +75,7 @@ import {
   H_X_ENVOY_UPSTREAM_SERVICE_TIME,
   H_X_FORWARDED_HOST,
   HeaderMap,
+  writeLatin1,
 } from '../headers.ts';
 import {
   type FormatContext,
@@ -1122,6 +1123,8 @@ function contentLengthOf(h: HeaderMap): number {
   return v !== undefined && /^\d{1,15}$/.test(v) ? Number(v) : -1;
 }
 
+const HTTP11_CRLF = Buffer.from(' HTTP/1.1\r\n', 'latin1');
+
 /** Writes "METHOD path HTTP/1.1", the headers and the framing lines into the connection. */
 function writeRequestHead(
   conn: H1Connection,
@@ -1138,10 +1141,11 @@ function writeRequestHead(
   const size = method.length + path.length + 12 + h.encodedLength() + extra.length + 2;
   const buf = w.reserve(size);
   let at = w.len;
-  at += latin1Write(buf, method, at);
+  at = writeLatin1(buf, method, at);
   buf[at++] = 32;
-  at += latin1Write(buf, path, at);
-  at += latin1Write(buf, ' HTTP/1.1\r\n', at);
+  at = writeLatin1(buf, path, at);
+  buf.set(HTTP11_CRLF, at);
+  at += HTTP11_CRLF.length;
   at = h.encodeInto(buf, at);
   if (extra.length > 0) at += latin1Write(buf, extra, at);
   buf[at++] = 13;
