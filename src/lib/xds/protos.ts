@@ -16,7 +16,7 @@
  * The cache is derived from the installed packages at run time, never committed.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -104,7 +104,8 @@ let cacheDir: string | undefined = process.env.MIZZEN_PROTO_CACHE || undefined;
 
 /** Where the descriptor cache lives unless told otherwise (beside Node's compile cache). */
 export function defaultEnvoyProtoCacheDir(): string {
-  return join(tmpdir(), 'mizzen-proto-cache');
+  // Per user: the first user to create a shared name would own it, and nobody else gets a cache.
+  return join(tmpdir(), `mizzen-proto-cache-${process.getuid?.() ?? 'user'}`);
 }
 
 /**
@@ -167,7 +168,8 @@ export function envoyProtoCacheFile(dir: string): string {
 
 /** The folder belongs to this user and no one else can write into it. */
 function ownedPrivately(dir: string): boolean {
-  const st = statSync(dir);
+  // lstat: a symlink planted under the shared temp directory must not redirect our writes.
+  const st = lstatSync(dir);
   return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
 }
 
@@ -177,7 +179,10 @@ function cachedEnvoyProtos(dir: string): Root {
     file = envoyProtoCacheFile(dir);
     // Only a file this user wrote, in a folder only this user can write: the temp directory is
     // shared with other users.
-    if (!ownedPrivately(dir) || statSync(file).uid !== process.getuid?.()) throw new Error('not ours');
+    const st = lstatSync(file);
+    if (!ownedPrivately(dir) || !st.isFile() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) {
+      throw new Error('not ours');
+    }
     const json = JSON.parse(readFileSync(file, 'utf8')) as INamespace;
     const light = require('protobufjs/light.js') as typeof import('protobufjs');
     const r = light.Root.fromJSON(json);
@@ -192,8 +197,13 @@ function cachedEnvoyProtos(dir: string): Root {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       if (!ownedPrivately(dir)) return parsed; // someone else's folder: never write through it
       const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(parsed.toJSON()));
-      renameSync(tmp, file); // atomic: a concurrent reader sees the old file or the whole new one
+      try {
+        // 'wx': never through an existing name (a leftover or a planted link); 0600: ours only.
+        writeFileSync(tmp, JSON.stringify(parsed.toJSON()), { flag: 'wx', mode: 0o600 });
+        renameSync(tmp, file); // atomic: a concurrent reader sees the old file or the whole new one
+      } finally {
+        rmSync(tmp, { force: true }); // gone after a rename; a failed write leaves nothing behind
+      }
     } catch {
       // A read-only temp directory: only start-up time and memory are lost.
     }

@@ -64,8 +64,17 @@ export class WriteBuffer {
   socket: Socket | null;
   buf: Buffer;
   len = 0;
-  /** Bytes of socket-side buffering above which sources are throttled. */
-  limit: number;
+  #limit = 0;
+  /**
+   * Bytes of socket-side buffering above which sources are throttled. 0 turns the limit off, as a
+   * zero high watermark does in Envoy (per_connection_buffer_limit_bytes: 0).
+   */
+  get limit(): number {
+    return this.#limit;
+  }
+  set limit(bytes: number) {
+    this.#limit = bytes === 0 ? Number.POSITIVE_INFINITY : bytes;
+  }
   /** In the dirty list (internal to this module). */
   queued = false;
   private waiters: Pausable[] = [];
@@ -156,7 +165,11 @@ export class WriteBuffer {
     }
   }
 
-  /** Bytes queued on the socket and not yet taken by the kernel. */
+  /**
+   * Bytes queued on the socket and not yet taken by the kernel. The only true measure: while
+   * direct writes are pending, the socket's own writableLength/bufferSize read 0 and its 'drain'
+   * does not fire for them.
+   */
   get queuedBytes(): number {
     const s = this.socket;
     return this.pendingDirect + (s === null ? 0 : s.writableLength);

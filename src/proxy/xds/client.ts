@@ -328,12 +328,12 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     this.#timers = options.timers ?? globalTimers;
     this.#backoff = new Backoff({ ...options.backoff, random: options.random });
     const ka = options.keepalive ?? {};
-    const positive = (field: string, v: number | undefined, dflt: number) => {
+    const positive = (field: string, v: number | undefined, dflt: number, max = Number.MAX_SAFE_INTEGER) => {
       if (v === undefined) return dflt;
-      if (!(Number.isFinite(v) && v > 0)) {
+      if (!(Number.isFinite(v) && v > 0 && v <= max)) {
         throw new MizzenError(
           ErrorCode.INVALID_ARGUMENT,
-          `XdsClient: options.${field} must be a positive number, got ${v}`,
+          `XdsClient: options.${field} must be a positive number up to ${max}, got ${v}`,
         );
       }
       return v;
@@ -348,6 +348,8 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
         'maxReceiveMessageBytes',
         options.maxReceiveMessageBytes,
         64 * 1024 * 1024,
+        // gRPC's own ceiling (a signed 32-bit length): a server must not make us allocate more.
+        2 ** 31 - 1,
       ),
       connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 20_000),
       userAgent: 'mizzen-proxy',

@@ -104,6 +104,15 @@ export interface GrpcStreamEvents {
 // Timers of the transport run on real time even when a test fakes the global ones: they are
 // part of the connection, like a socket's own timeouts.
 const realSetTimeout = globalThis.setTimeout;
+/** How long a finished call's connection may take to close before it is destroyed. */
+const CLOSE_GRACE_MS = 1_000;
+
+/** grpc-status must be a decimal code 0..16; anything else is not a status. */
+function parseGrpcStatus(value: string): number | undefined {
+  if (!/^\d{1,2}$/.test(value)) return undefined;
+  const code = Number(value);
+  return code <= 16 ? code : undefined;
+}
 const realClearTimeout = globalThis.clearTimeout;
 
 /** gRPC's mapping of an HTTP status without grpc-status (gRPC HTTP/2 spec, "HTTP to gRPC Status Code Mapping"). */
@@ -258,7 +267,8 @@ export class GrpcStream extends EventEmitter<GrpcStreamEvents> {
       // The server's end of the stream ends the call, even while our side is still open.
       stream.on('end', () => this.#onClose());
       stream.on('error', (err) => {
-        this.#connectionError ??= err;
+        // A reset of this stream alone is not a lost connection: #onClose maps its code.
+        if ((err as { code?: string }).code !== 'ERR_HTTP2_STREAM_ERROR') this.#connectionError ??= err;
       });
       stream.on('close', () => this.#onClose());
     } catch (err) {
@@ -332,7 +342,9 @@ export class GrpcStream extends EventEmitter<GrpcStreamEvents> {
       return;
     }
     const type = headerValue(headers, 'content-type') ?? '';
-    if (status === 200 && !type.startsWith('application/grpc')) {
+    // A trailers-only response carries its status in these headers; that status decides.
+    const trailersOnly = headerValue(headers, 'grpc-status') !== undefined;
+    if (status === 200 && !trailersOnly && !type.startsWith('application/grpc')) {
       this.#finish(GrpcStatus.UNKNOWN, `the server answered with content-type ${JSON.stringify(type)}`);
     }
   }
@@ -415,11 +427,17 @@ export class GrpcStream extends EventEmitter<GrpcStreamEvents> {
     const fromServer = this.#trailers ?? this.#responseHeaders;
     const grpcStatus = fromServer && headerValue(fromServer, 'grpc-status');
     if (grpcStatus !== undefined) {
-      const code = Number(grpcStatus);
       const details = percentDecode(
         headerValue(fromServer as http2.IncomingHttpHeaders, 'grpc-message') ?? '',
       );
-      this.#finish(Number.isInteger(code) ? code : GrpcStatus.UNKNOWN, details);
+      const code = parseGrpcStatus(grpcStatus);
+      if (code === undefined) {
+        this.#finish(GrpcStatus.UNKNOWN, `invalid grpc-status ${JSON.stringify(grpcStatus)}: ${details}`);
+      } else if (code === GrpcStatus.OK && (this.#body !== undefined || this.#prefixFill > 0)) {
+        this.#finish(GrpcStatus.INTERNAL, 'the stream ended in the middle of a message');
+      } else {
+        this.#finish(code, details);
+      }
       return;
     }
     const err = this.#connectionError;
@@ -459,8 +477,15 @@ export class GrpcStream extends EventEmitter<GrpcStreamEvents> {
       // After the server's trailers our half-open side just closes; otherwise the call is cut.
       stream.close(stream.readableEnded ? http2.constants.NGHTTP2_NO_ERROR : http2.constants.NGHTTP2_CANCEL);
     }
-    if (dead) session?.destroy();
-    else if (session && !session.closed) session.close();
+    if (dead || !this.#connected) {
+      // Nothing to close politely: a pending connect or a silent peer would hold the socket.
+      session?.destroy();
+    } else if (session && !session.closed) {
+      // The connection carries only this call: a polite GOAWAY, and a bounded wait for the peer.
+      const grace = realSetTimeout(() => session.destroy(), CLOSE_GRACE_MS);
+      session.once('close', () => realClearTimeout(grace));
+      session.close();
+    }
     // Asynchronously, as grpc-js reports a status: never from inside a caller's write or cancel.
     process.nextTick(() => this.emit('status', { code, details }));
   }

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,6 +167,26 @@ test('first start parses and writes the cache; the next reads it without proto-l
     assert.equal(start(dir).protoLoader, false, 'and was rewritten');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a cache folder that is a symlink or writable by others is neither read nor written', () => {
+  const base = mkdtempSync(join(tmpdir(), 'mizzen-proto-cache-test-'));
+  try {
+    const target = join(base, 'target');
+    mkdirSync(target, { mode: 0o700 });
+    const link = join(base, 'link');
+    symlinkSync(target, link);
+    assert.equal(start(link).protoLoader, true);
+    assert.deepEqual(readdirSync(target), [], 'nothing written through the link');
+
+    const open = join(base, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    assert.equal(start(open).protoLoader, true);
+    assert.deepEqual(readdirSync(open), [], 'nothing written into a folder others can write');
+  } finally {
+    rmSync(base, { recursive: true, force: true });
   }
 });
 

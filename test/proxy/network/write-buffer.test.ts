@@ -185,6 +185,15 @@ test('readDirect: an accepted socket switched from its first data event reads th
   t.assert.equal(parts.join(''), `firstsecond${'x'.repeat(200 * 1024)}!`);
 });
 
+test('a limit of 0 turns flow control off, as a zero high watermark does in Envoy', (t: TestContext) => {
+  const w = new WriteBuffer(null, 0);
+  t.assert.equal(w.limit, Number.POSITIVE_INFINITY);
+  w.limit = 4096;
+  t.assert.equal(w.limit, 4096);
+  w.limit = 0;
+  t.assert.equal(w.limit, Number.POSITIVE_INFINITY);
+});
+
 test('no open handles', async () => {
   await assertNoOpenHandles();
 });

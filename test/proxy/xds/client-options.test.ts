@@ -37,11 +37,15 @@ test('options are validated with messages that name the field', () => {
   assert.throws(() => new XdsClient({ server: 'a:1', node, backoff: { baseMs: -5 } }), /backoff\.baseMs/);
   assert.throws(
     () => new XdsClient({ server: 'a:1', node, keepalive: { timeMs: 0 } }),
-    /options\.keepalive\.timeMs must be a positive number, got 0/,
+    /options\.keepalive\.timeMs must be a positive number up to \d+, got 0/,
   );
   assert.throws(
     () => new XdsClient({ server: 'a:1', node, maxReceiveMessageBytes: Number.NaN }),
     /options\.maxReceiveMessageBytes must be a positive number/,
+  );
+  assert.throws(
+    () => new XdsClient({ server: 'a:1', node, maxReceiveMessageBytes: 1e12 }),
+    /options\.maxReceiveMessageBytes must be a positive number up to 2147483647, got 1000000000000/,
   );
 });
 

@@ -187,6 +187,53 @@ test('status without grpc-status: HTTP codes, resets and a missing status map as
     ],
     ['RST_STREAM CANCEL', (s) => s.close(http2.constants.NGHTTP2_CANCEL), GrpcStatus.CANCELLED],
     [
+      'RST_STREAM ENHANCE_YOUR_CALM',
+      (s) => s.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM),
+      GrpcStatus.RESOURCE_EXHAUSTED,
+    ],
+    [
+      'RST_STREAM INADEQUATE_SECURITY',
+      (s) => s.close(http2.constants.NGHTTP2_INADEQUATE_SECURITY),
+      GrpcStatus.PERMISSION_DENIED,
+    ],
+    [
+      'RST_STREAM INTERNAL_ERROR',
+      (s) => s.close(http2.constants.NGHTTP2_INTERNAL_ERROR),
+      GrpcStatus.INTERNAL,
+    ],
+    [
+      'trailers-only without content-type',
+      (s) => s.respond({ ':status': 200, 'grpc-status': '5' }, { endStream: true }),
+      GrpcStatus.NOT_FOUND,
+    ],
+    [
+      'an empty grpc-status is not OK',
+      (s) =>
+        s.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '' },
+          { endStream: true },
+        ),
+      GrpcStatus.UNKNOWN,
+    ],
+    [
+      'grpc-status out of range',
+      (s) =>
+        s.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '99' },
+          { endStream: true },
+        ),
+      GrpcStatus.UNKNOWN,
+    ],
+    [
+      'OK in the middle of a message',
+      (s) => {
+        s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+        s.end(frame(Buffer.from('0123456789')).subarray(0, 8));
+      },
+      GrpcStatus.INTERNAL,
+    ],
+    [
       'no trailers',
       (s) => s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { endStream: true }),
       GrpcStatus.UNKNOWN,
@@ -239,6 +286,31 @@ test('cancel() reports CANCELLED once, asynchronously, and stops writes', async 
     assert.deepEqual(statuses, [{ code: GrpcStatus.CANCELLED, details: 'Cancelled on client' }]);
   } finally {
     await srv.close();
+  }
+});
+
+test('cancel() before the connection is up destroys it: a server that never finishes TLS keeps no socket', async () => {
+  const sockets = new Set<import('node:net').Socket>();
+  const silent = (await import('node:net')).createServer((sock) => {
+    sockets.add(sock);
+    sock.resume(); // reads, so the client's FIN is seen
+    sock.on('close', () => sockets.delete(sock));
+  });
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  try {
+    const target = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const c = new GrpcStream({ ...BASE, target, tls: { ca: tlsFile('ca.crt') }, connectTimeoutMs: 60_000 });
+    while (sockets.size === 0) await new Promise((r) => setImmediate(r));
+    const [sock] = sockets;
+    const closed = once(sock, 'close');
+    c.cancel();
+    const [status] = (await once(c, 'status')) as [GrpcCallStatus];
+    assert.equal(status.code, GrpcStatus.CANCELLED);
+    await closed; // the client side went away without waiting for a handshake that never comes
+  } finally {
+    for (const sock of sockets) sock.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
   }
 });
 
