@@ -46,6 +46,11 @@ export type LoadCommand =
       since: number;
       quietMs: number;
       timeoutMs: number;
+      /**
+       * Report each proxy's FIRST matching ACK (when it had the change) instead of its last,
+       * without waiting for quiet: for a change made while a full push is still under way.
+       */
+      first?: boolean;
     }
   | { type: 'stop' };
 
@@ -80,8 +85,11 @@ interface ProxyState {
   readonly subs: Map<string, Set<string>>;
   /** version order -> ACK time (Date.now) of the latest response of that version, per type. */
   readonly acks: Map<string, Map<number, number>>;
-  /** EDS: version order -> cluster names in the response (only those matching a watched prefix are kept). */
-  readonly edsNames: Map<number, string[] | 'all'>;
+  /**
+   * EDS: version order -> each response's ACK time and cluster names ('all' for a large one).
+   * A list: responses of several pushes may carry one version (mizzend stamps the current one).
+   */
+  readonly edsNames: Map<number, { at: number; names: string[] | 'all' }[]>;
   started: Set<string>;
 }
 
@@ -211,7 +219,9 @@ function onResponse(p: ProxyState, res: RawResponse): void {
     // Names are kept for small (incremental) responses only; a large one is every cluster.
     const names: string[] | 'all' = res.resources.length > NAMED_EDS_LIMIT ? 'all' : [];
     if (names !== 'all') for (const r of res.resources) names.push(resourceHead(r.value).name);
-    p.edsNames.set(v, names);
+    let list = p.edsNames.get(v);
+    if (!list) p.edsNames.set(v, (list = []));
+    list.push({ at: now, names });
   } else if (t === LISTENER_TYPE_URL) {
     const routes = routeNames(res.resources.map((r) => r.value));
     const before = p.subs.get(ROUTE_TYPE_URL);
@@ -351,21 +361,31 @@ async function awaitVersion(cmd: Extract<LoadCommand, { type: 'await' }>): Promi
   const lastAck = (p: ProxyState): number | undefined => {
     let last: number | undefined;
     for (const t of types) {
-      for (const [v, at] of p.acks.get(t) ?? []) {
-        if (v < target) continue;
-        if (t === ENDPOINT_TYPE_URL && cmd.clusterPrefix) {
-          const names = p.edsNames.get(v) ?? [];
-          if (names !== 'all' && !names.some((n) => n.includes(cmd.clusterPrefix as string))) continue;
+      const times: number[] = [];
+      if (t === ENDPOINT_TYPE_URL && cmd.clusterPrefix) {
+        const prefix = cmd.clusterPrefix;
+        for (const [v, list] of p.edsNames) {
+          // `first`: any response naming the cluster since the edit. During a full push a proxy
+          // may get the new endpoints before the endpoint push starts (generators read the live
+          // endpoint index), in a response stamped with the older version.
+          if (!cmd.first && v < target) continue;
+          for (const e of list) {
+            if (cmd.first && e.at < cmd.since) continue;
+            if (e.names === 'all' || e.names.some((n) => n.includes(prefix))) times.push(e.at);
+          }
         }
-        last = last === undefined ? at : Math.max(last, at);
+      } else {
+        for (const [v, at] of p.acks.get(t) ?? []) if (v >= target) times.push(at);
       }
+      for (const at of times)
+        last = last === undefined ? at : cmd.first ? Math.min(last, at) : Math.max(last, at);
     }
     return last;
   };
   const deadline = Date.now() + cmd.timeoutMs;
   for (;;) {
     const done = affected.filter((p) => lastAck(p) !== undefined).length;
-    const quiet = Date.now() - lastResponseAt >= cmd.quietMs;
+    const quiet = cmd.first || Date.now() - lastResponseAt >= cmd.quietMs;
     if ((done === affected.length && quiet) || Date.now() > deadline) {
       const latencies = affected
         .map(lastAck)

@@ -4,7 +4,8 @@
  * (load.ts). Prints figures; asserts nothing (DESIGN §8).
  *
  *   node_modules/.bin/node bench/control-plane/run.ts [--services 1000] [--endpoints 10]
- *     [--proxies 2000] [--per-channel 50] [--rounds 10] [--delta] [--keep] [--cpu-prof DIR]
+ *     [--proxies 2000] [--per-channel 50] [--rounds 10] [--full-rounds 3] [--busy-rounds 2] [--delta]
+ *     [--keep] [--cpu-prof DIR]
  *
  * Phases: start-up (mizzend reads the directory and serves), initial connection of every proxy
  * until each ACKed CDS, EDS, LDS and RDS, full pushes (a mesh config edit: every type to every
@@ -33,6 +34,8 @@ const { values: args } = parseArgs({
     'per-channel': { type: 'string', default: '50' },
     rounds: { type: 'string', default: '10' },
     'full-rounds': { type: 'string', default: '3' },
+    // Endpoint changes made while a full push is still under way (then that push completes).
+    'busy-rounds': { type: 'string', default: '2' },
     delta: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'max-rss-gb': { type: 'string', default: '12' },
@@ -81,7 +84,14 @@ async function processFigures(port: number, pid: number) {
     peakRssMb: peak / 2 ** 20,
     cpuSeconds: metric(text, 'process_cpu_seconds_total'),
     heapMb: metric(text, 'nodejs_heap_size_used_bytes') / 2 ** 20,
+    heapTotalMb: metric(text, 'nodejs_heap_size_total_bytes') / 2 ** 20,
+    externalMb: metric(text, 'nodejs_external_memory_bytes') / 2 ** 20,
   };
+}
+
+/** Where the memory is: V8 heap used / committed, and memory outside it (Buffers). */
+function memory(f: Awaited<ReturnType<typeof processFigures>>): string {
+  return `heap used ${fmt(f.heapMb)} MB of ${fmt(f.heapTotalMb)} MB, external ${fmt(f.externalMb)} MB`;
 }
 
 interface PushStatus {
@@ -171,7 +181,8 @@ async function main(): Promise<void> {
       readFile(`/proc/${pid}/status`, 'utf8').then(
         (status) => {
           const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
-          if (rss <= maxRss) return;
+          // No VmRSS (NaN) while the process is exiting: not a reason to stop.
+          if (!(rss > maxRss)) return;
           console.log(
             `mizzend RSS ${fmt(rss / 2 ** 20)} MB passed --max-rss-gb ${args['max-rss-gb']}; stopping the bench`,
           );
@@ -185,7 +196,8 @@ async function main(): Promise<void> {
     guard.unref();
     const afterStart = await processFigures(ports.monitoring, ports.pid);
     console.log(
-      `start-up: ${startupMs} ms to serving; RSS ${fmt(afterStart.rssMb)} MB, CPU ${fmt(afterStart.cpuSeconds, 2)} s`,
+      `start-up: ${startupMs} ms to serving; RSS ${fmt(afterStart.rssMb)} MB (${memory(afterStart)}), ` +
+        `CPU ${fmt(afterStart.cpuSeconds, 2)} s`,
     );
 
     // ---- the load process ----
@@ -222,8 +234,8 @@ async function main(): Promise<void> {
     const afterConnect = await processFigures(ports.monitoring, ports.pid);
     console.log(
       `initial sync: ${PROXIES} proxies connected and ACKed CDS+EDS+LDS+RDS in ${Date.now() - connectStart} ms ` +
-        `(${synced.responses} responses, ${fmt(synced.bytes / 2 ** 20)} MB); RSS ${fmt(afterConnect.rssMb)} MB, ` +
-        `CPU ${fmt(afterConnect.cpuSeconds, 2)} s`,
+        `(${synced.responses} responses, ${fmt(synced.bytes / 2 ** 20)} MB); RSS ${fmt(afterConnect.rssMb)} MB ` +
+        `(peak ${fmt(afterConnect.peakRssMb)} MB; ${memory(afterConnect)}), CPU ${fmt(afterConnect.cpuSeconds, 2)} s`,
     );
 
     let id = 0;
@@ -292,9 +304,63 @@ async function main(): Promise<void> {
         `p99 ${fmt(percentile(fromEdit, 99))} ms`,
     );
 
+    // ---- endpoint changes during a full push: must not wait behind it ----
+    const busyRounds = Number(args['busy-rounds']);
+    const busyFromPush: number[] = [];
+    let busyAffected = 0;
+    for (let round = 1; round <= busyRounds; round++) {
+      const fullSince = Date.now();
+      await writeAtomic(meshPath, meshFile(fullRounds + round));
+      const full = await nextPush(ports.monitoring, lastVersion);
+      lastVersion = full.version;
+      const i = (round * 53 + 11) % size.services;
+      const since = Date.now();
+      await writeAtomic(path.join(configDir, `svc-${i}.yaml`), serviceFile(i, size, 1000 + round));
+      const push = await nextPush(ports.monitoring, lastVersion);
+      lastVersion = push.version;
+      command({
+        type: 'await',
+        id: ++id,
+        version: push.version,
+        typeUrl: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+        clusterPrefix: `|svc-${i}.ns-`,
+        since,
+        quietMs: 0,
+        timeoutMs: 300_000,
+        first: true,
+      });
+      const r = (await reply()) as Extract<LoadReply, { type: 'acked' }>;
+      busyAffected += r.affected;
+      for (const l of r.latencies) busyFromPush.push(l - (push.at - since));
+      // Let the full push finish before the next round (or the end figures).
+      command({
+        type: 'await',
+        id: ++id,
+        version: full.version,
+        since: fullSince,
+        quietMs: 500,
+        timeoutMs: 300_000,
+      });
+      const f = (await reply()) as Extract<LoadReply, { type: 'acked' }>;
+      const fullMs = Math.max(...f.latencies) - (full.at - fullSince);
+      console.log(
+        `  busy round ${round}: endpoint change ${push.full ? '(came as a full push) ' : ''}${fmt(push.at - full.at)} ms ` +
+          `into a full push that took ${fmt(fullMs)} ms; ${r.done}/${r.affected} affected proxies had it, ` +
+          `max ${fmt(Math.max(...r.latencies) - (push.at - since))} ms from its push start`,
+      );
+    }
+    if (busyRounds > 0) {
+      busyFromPush.sort((a, b) => a - b);
+      console.log(
+        `endpoint change during a full push (${busyRounds} rounds, ${busyAffected} proxies): until each affected ` +
+          `proxy ACKed EDS with the change, from push start p50 ${fmt(percentile(busyFromPush, 50))} ms, ` +
+          `p99 ${fmt(percentile(busyFromPush, 99))} ms, max ${fmt(busyFromPush[busyFromPush.length - 1])} ms`,
+      );
+    }
+
     const end = await processFigures(ports.monitoring, ports.pid);
     console.log(
-      `mizzend at the end: RSS ${fmt(end.rssMb)} MB (peak ${fmt(end.peakRssMb)} MB), heap used ${fmt(end.heapMb)} MB, ` +
+      `mizzend at the end: RSS ${fmt(end.rssMb)} MB (peak ${fmt(end.peakRssMb)} MB), ${memory(end)}, ` +
         `CPU ${fmt(end.cpuSeconds, 2)} s in total`,
     );
     console.log(

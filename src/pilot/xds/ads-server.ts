@@ -10,7 +10,8 @@
  * - an ACK is never answered; a NACK is logged, counted and kept for syncz, and nothing is
  *   resent until the next push (the proxy keeps its last good config); stale nonces are ignored;
  * - pushes go through a bounded queue, merged per connection, in batches that yield to the
- *   event loop, so ACKs are read during a storm; a stream that stops draining is not written
+ *   event loop, so ACKs are read during a storm; incremental (endpoint) pushes have their own
+ *   queue, ahead of full-push work; a stream that stops draining is not written
  *   to until 'drain' — what it is owed is regenerated fresh when it drains.
  */
 
@@ -48,6 +49,7 @@ import {
   type WatchedResource,
   type XdsConnection,
 } from './connection.ts';
+import { type FramedMessage, frameMessage, installFramedWrites, writable } from './framed-write.ts';
 import type { GeneratorRegistry, WatchedResourceView, XdsResource } from './generator-registry.ts';
 import {
   baseIndexOf,
@@ -202,6 +204,11 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   readonly #server: grpc.Server;
   readonly #metrics: XdsMetrics;
   readonly #queue: PushQueue<Connection<Push>, PushRequest<Push>>;
+  /**
+   * Incremental pushes naming what changed (an endpoint change: one service's EDS): small
+   * responses that must not wait behind a full push's queue or its byte budget (see push()).
+   */
+  readonly #incremental: PushQueue<Connection<Push>, PushRequest<Push>>;
   /** Answers to requests, bounded like pushes (thousands of proxies connecting at once). */
   readonly #requests: PushQueue<Connection<Push>, true>;
   readonly #sendTimeoutMs: number;
@@ -218,7 +225,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   readonly #noncePrefix = randomBytes(4).toString('hex');
   readonly #sharedNames = new SharedNameSets();
   /** Recently encoded responses by shared list or diff (see #encodeShared), oldest first. */
-  readonly #sharedResponses = new Map<object, { version: string; nonce: string; bytes: Buffer }>();
+  readonly #sharedResponses = new Map<object, { version: string; nonce: string; bytes: FramedMessage }>();
   /** Lists found to hold only subscribed names, with the shared name Set they were checked against. */
   readonly #checked = new WeakMap<readonly XdsResource[], ReadonlySet<string>>();
   #nonceCounter = 0;
@@ -264,6 +271,17 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
       merge: mergePushRequests,
       process: (conn, req) => this.#processPush(conn, req),
     });
+    this.#incremental = new PushQueue({
+      // Unbounded slots and no byte budget: each item is a few small responses, sent without
+      // holding its slot (no waiting for write callbacks); turns are still time-sliced.
+      concurrency: Number.MAX_SAFE_INTEGER,
+      maxPerTurn: Number.POSITIVE_INFINITY,
+      sliceMs: PUSH_SLICE_MS,
+      merge: mergePushRequests,
+      process: (conn, req) => {
+        this.#processPush(conn, req, false);
+      },
+    });
     this.#requests = new PushQueue<Connection<Push>, true>({
       concurrency,
       maxPerTurn: Number.POSITIVE_INFINITY,
@@ -307,6 +325,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
       'grpc.max_send_message_length': -1,
       'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? 100_000,
     });
+    installFramedWrites();
     this.#server.addService(adsServiceDefinition(), {
       StreamAggregatedResources: (call: AdsCall) => this.#onStream(call, false),
       DeltaAggregatedResources: (call: AdsCall) => this.#onStream(call, true),
@@ -357,14 +376,25 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     this.#version = this.#nextVersion();
     for (const [reason, n] of req.reason) this.#metrics.pushTriggers.labels(reason).inc(n);
     this.emit('push', req, this.#version);
+    // An incremental push that names its changes goes first, on its own queue, however much
+    // full-push work is queued or in flight. A connection still waiting in the full-push
+    // queue also gets it merged there, so that push runs with the newer push context.
+    const fast = !req.full && req.configsUpdated.size > 0;
     for (const conn of this.#connections) {
-      if (conn.proxy) this.#queue.enqueue(conn, req);
+      if (!conn.proxy) continue;
+      if (!fast) this.#queue.enqueue(conn, req);
+      else {
+        this.#queue.mergeIfWaiting(conn, req);
+        this.#incremental.enqueue(conn, req);
+      }
     }
   }
 
   /** Resolves when the push queue has nothing waiting or running (tests, benchmarks). */
   pushQueueIdle(): Promise<void> {
-    return Promise.all([this.#queue.idle(), this.#requests.idle()]).then(() => undefined);
+    return Promise.all([this.#queue.idle(), this.#incremental.idle(), this.#requests.idle()]).then(
+      () => undefined,
+    );
   }
 
   /** Bytes of responses handed to gRPC and not yet written out (all connections). */
@@ -381,6 +411,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     const graceMs = options.graceMs ?? 5_000;
     clearTimeout(this.#budgetTimer);
     this.#queue.close();
+    this.#incremental.close();
     this.#requests.close();
     for (const conn of [...this.#connections]) {
       this.#fail(conn, { code: grpc.status.UNAVAILABLE, details: 'mizzend is shutting down' });
@@ -564,10 +595,11 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   }
 
   /**
-   * Push-queue worker: decide which watched types this push touches, then send. The slot is
-   * held until the proxy has taken the responses (see sendTimeoutMs).
+   * Push-queue worker: decide which watched types this push touches, then send. With `hold`
+   * the slot is held until the proxy has taken the responses (see sendTimeoutMs); the
+   * incremental queue does not hold (its responses are small, see push()).
    */
-  #processPush(conn: Connection<Push>, req: PushRequest<Push>): void | Promise<void> {
+  #processPush(conn: Connection<Push>, req: PushRequest<Push>, hold = true): void | Promise<void> {
     const proxy = conn.proxy;
     if (conn.closed || !proxy) return;
     const needs = this.#options.proxyNeedsPush;
@@ -582,7 +614,8 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     }
     if (!owed) return;
     conn.pushStart = conn.pushStart === undefined ? req.start : Math.min(conn.pushStart, req.start);
-    return this.#flushHolding(conn);
+    if (hold) return this.#flushHolding(conn);
+    this.#flush(conn);
   }
 
   /**
@@ -656,7 +689,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     if (!w || !proxy || !gen) return;
     const label = metricTypeLabel(typeUrl);
     const started = performance.now();
-    let bytes: Buffer;
+    let bytes: FramedMessage;
     let info: ResponseInfo;
     try {
       const out = conn.delta ? this.#buildDelta(proxy, w, send) : this.#buildSotw(proxy, w, send);
@@ -698,9 +731,8 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   /** The generators' view of `w`, its names shared with equal subscriptions. */
   #view(w: WatchedResource): WatchedResourceView {
     const v = w.view;
-    // A change the request path did not report (a cheap guard: count and wildcard flag).
-    if (!v || v.wildcard !== w.wildcard || v.resourceNames.size !== w.resourceNames.size)
-      this.#refreshView(w);
+    // A change the request path did not report: names are copied on write, so identity tells.
+    if (!v || v.wildcard !== w.wildcard || v.resourceNames !== w.resourceNames) this.#refreshView(w);
     return w.view as WatchedResourceView;
   }
 
@@ -711,6 +743,8 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
       wildcard: w.wildcard,
       resourceNames: this.#sharedNames.acquire(w.typeUrl, w.resourceNames),
     };
+    // The connection's own copy (decoded from its request) is dropped for the shared one.
+    w.resourceNames = w.view.resourceNames;
     if (previous) this.#sharedNames.release(w.typeUrl, previous.resourceNames);
   }
 
@@ -733,7 +767,11 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
    * a proxy that already has a full response gets only what changed (as Istio does for EDS).
    * Undefined when such a push changes nothing for the proxy.
    */
-  #buildSotw(proxy: Proxy, w: WatchedResource, send: PendingSend<Push>): [Buffer, ResponseInfo] | undefined {
+  #buildSotw(
+    proxy: Proxy,
+    w: WatchedResource,
+    send: PendingSend<Push>,
+  ): [FramedMessage, ResponseInfo] | undefined {
     const gen = this.#options.generators.get(w.typeUrl, proxy.metadata.generator);
     const partial =
       send.fromPush &&
@@ -779,7 +817,11 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   }
 
   /** Delta: only what changed against what the proxy holds; undefined when nothing did. */
-  #buildDelta(proxy: Proxy, w: WatchedResource, send: PendingSend<Push>): [Buffer, ResponseInfo] | undefined {
+  #buildDelta(
+    proxy: Proxy,
+    w: WatchedResource,
+    send: PendingSend<Push>,
+  ): [FramedMessage, ResponseInfo] | undefined {
     const known = w.known as KnownResources;
     const pendingMissing = w.pendingMissing as Set<string>;
     const gen = this.#options.generators.get(w.typeUrl, proxy.metadata.generator);
@@ -906,7 +948,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     key: object | undefined,
     w: WatchedResource,
     encode: (nonce: string) => Buffer,
-  ): { nonce: string; bytes: Buffer } {
+  ): { nonce: string; bytes: FramedMessage } {
     const cached = key && this.#sharedResponses.get(key);
     if (cached && cached.version === this.#version && cached.nonce !== w.nonceSent) {
       this.#sharedResponses.delete(key);
@@ -914,7 +956,8 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
       return cached;
     }
     const nonce = this.#nextNonce();
-    const out = { version: this.#version, nonce, bytes: encode(nonce) };
+    // Framed once here, so gRPC writes the same frame to every stream (framed-write.ts).
+    const out = { version: this.#version, nonce, bytes: frameMessage(encode(nonce)) };
     if (key) {
       this.#sharedResponses.set(key, out);
       for (const k of this.#sharedResponses.keys()) {
@@ -926,7 +969,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
   }
 
   /** Writes one encoded response; false when the stream is gone. Honours backpressure. */
-  #write(conn: Connection<Push>, bytes: Buffer): boolean {
+  #write(conn: Connection<Push>, bytes: FramedMessage): boolean {
     if (conn.closed) return false;
     let ok: boolean;
     const size = bytes.length;
@@ -937,7 +980,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
       this.#spentAt = performance.now();
     this.#inFlightBytes += size;
     try {
-      ok = (conn.call as grpc.ServerDuplexStream<unknown, Uint8Array>).write(bytes, () => {
+      ok = (conn.call as grpc.ServerDuplexStream<unknown, unknown>).write(writable(bytes), () => {
         // After teardown the connection's bytes were already given back.
         if (conn.closed) return;
         conn.inFlight--;
@@ -1006,6 +1049,7 @@ export class AdsServer<Push = unknown> extends EventEmitter<AdsServerEvents> {
     this.#settle(conn);
     this.#connections.delete(conn);
     this.#queue.remove(conn);
+    this.#incremental.remove(conn);
     this.#requests.remove(conn);
     for (const w of conn.watched.values()) this.#releaseView(w);
     if (conn.proxy) {

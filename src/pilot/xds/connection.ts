@@ -28,7 +28,12 @@ export interface WatchedResource extends WatchedResourceView {
   wildcard: boolean;
   /** SotW: the subscription began with an empty name list (the legacy wildcard form). */
   legacyWildcard: boolean;
-  resourceNames: Set<string>;
+  /**
+   * Never mutated in place (copy on write, should-respond.ts): after a response it is the Set
+   * shared by every connection with the same subscription (shared-names.ts), so 2,000 proxies
+   * subscribed to the same ~2,200 EDS names hold one Set, not 2,000 Sets of decoded strings.
+   */
+  resourceNames: ReadonlySet<string>;
   nonceSent?: string;
   versionSent?: string;
   sentAt?: number;
@@ -60,12 +65,14 @@ export interface WatchedResource extends WatchedResourceView {
   };
 }
 
+const NO_NAMES: ReadonlySet<string> = new Set();
+
 export function newWatchedResource(typeUrl: string, delta: boolean): WatchedResource {
   const w: WatchedResource = {
     typeUrl,
     wildcard: false,
     legacyWildcard: false,
-    resourceNames: new Set(),
+    resourceNames: NO_NAMES,
     nackCount: 0,
   };
   if (delta) {

@@ -85,6 +85,18 @@ export class PushQueue<K, V> {
     this.#schedule();
   }
 
+  /**
+   * Merges `value` into the key's waiting entry, if it has one (it then runs with the newer
+   * value when its turn comes); false, and nothing queued, when the key is not waiting.
+   */
+  mergeIfWaiting(key: K, value: V): boolean {
+    if (this.#closed) return false;
+    const waiting = this.#waiting.get(key);
+    if (waiting === undefined) return false;
+    this.#waiting.set(key, this.#options.merge(waiting, value));
+    return true;
+  }
+
   /** Drops a key (its connection closed). */
   remove(key: K): void {
     this.#waiting.delete(key); // its slot in #order is skipped when reached

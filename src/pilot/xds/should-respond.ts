@@ -88,7 +88,7 @@ export function shouldRespond(
       decision: {
         action: 'respond',
         reason: reconnect ? 'reconnect' : 'initial',
-        delta: { subscribed: new Set(w.resourceNames), unsubscribed: EMPTY },
+        delta: { subscribed: w.resourceNames, unsubscribed: EMPTY },
       },
       watched: w,
     };
@@ -105,8 +105,10 @@ export function shouldRespond(
   applySotwNames(previous, names, wildcardCapable, false);
   const subscribed = new Set<string>();
   const unsubscribed = new Set<string>();
-  for (const n of previous.resourceNames) if (!before.has(n)) subscribed.add(n);
-  for (const n of before) if (!previous.resourceNames.has(n)) unsubscribed.add(n);
+  if (previous.resourceNames !== before) {
+    for (const n of previous.resourceNames) if (!before.has(n)) subscribed.add(n);
+    for (const n of before) if (!previous.resourceNames.has(n)) unsubscribed.add(n);
+  }
   if (subscribed.size === 0 && unsubscribed.size === 0 && wasWildcard === previous.wildcard) {
     return { decision: { action: 'ack' }, watched: previous };
   }
@@ -136,7 +138,14 @@ function applySotwNames(
   if (first) w.legacyWildcard = wildcardCapable && names.length === 0;
   else if (names.length > 0) w.legacyWildcard = false;
   w.wildcard = star || w.legacyWildcard;
-  w.resourceNames = explicit;
+  // An ACK repeats the names it already holds: keep the (shared) Set it has.
+  if (first || !sameNames(w.resourceNames, explicit)) w.resourceNames = explicit;
+}
+
+function sameNames(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const n of b) if (!a.has(n)) return false;
+  return true;
 }
 
 /**
@@ -170,10 +179,12 @@ export function shouldRespondDelta(
 
   if (!previous) {
     const w = newWatchedResource(req.type_url, true);
+    const names = new Set<string>();
     for (const n of subscribe) {
       if (n === WILDCARD) w.wildcard = true;
-      else w.resourceNames.add(n);
+      else names.add(n);
     }
+    w.resourceNames = names;
     if (subscribe.length === 0 && wildcardCapable) {
       w.wildcard = true;
       w.legacyWildcard = true;
@@ -186,7 +197,7 @@ export function shouldRespondDelta(
       decision: {
         action: 'respond',
         reason: reconnect ? 'reconnect' : 'initial',
-        delta: { subscribed: new Set(w.resourceNames), unsubscribed: EMPTY },
+        delta: { subscribed: w.resourceNames, unsubscribed: EMPTY },
       },
       watched: w,
     };
@@ -207,14 +218,18 @@ export function shouldRespondDelta(
   const subscribed = new Set<string>();
   const unsubscribed = new Set<string>();
   let wildcardAdded = false;
+  // Copy on write: the names may be a Set shared with other connections (shared-names.ts).
+  let own: Set<string> | undefined;
+  const names = () => own ?? previous.resourceNames;
+  const writable = () => (own ??= new Set(previous.resourceNames));
   for (const n of unsubscribe) {
     if (n === WILDCARD) {
       previous.wildcard = false;
       previous.legacyWildcard = false;
       // The proxy drops what it held only through the wildcard.
-      for (const name of previous.known!.keys())
-        if (!previous.resourceNames.has(name)) previous.known!.delete(name);
-    } else if (previous.resourceNames.delete(n)) {
+      for (const name of previous.known!.keys()) if (!names().has(name)) previous.known!.delete(name);
+    } else if (names().has(n)) {
+      writable().delete(n);
       unsubscribed.add(n);
       previous.known!.delete(n);
       previous.pendingMissing!.delete(n);
@@ -224,12 +239,13 @@ export function shouldRespondDelta(
     if (n === WILDCARD) {
       if (!previous.wildcard) wildcardAdded = true;
       previous.wildcard = true;
-    } else if (!previous.resourceNames.has(n)) {
-      previous.resourceNames.add(n);
+    } else if (!names().has(n)) {
+      writable().add(n);
       previous.pendingMissing!.add(n);
       subscribed.add(n);
     }
   }
+  if (own) previous.resourceNames = own;
   if (subscribed.size > 0 || wildcardAdded) {
     return {
       decision: { action: 'respond', reason: 'subscription', delta: { subscribed, unsubscribed } },

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
+import type * as grpc from '@grpc/grpc-js';
 import { CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL } from '../../../src/lib/xds/type-urls.ts';
 import { newPushRequest, type PushRequest } from '../../../src/pilot/model/push-request.ts';
 import {
@@ -15,7 +16,7 @@ import {
   type WatchedResourceView,
   xdsResource,
 } from '../../../src/pilot/xds/generator-registry.ts';
-import { FakeAdsClient } from '../../support/fake-ads-client.ts';
+import { FakeAdsClient, sidecarNode } from '../../support/fake-ads-client.ts';
 import {
   cluster,
   endpoints,
@@ -228,6 +229,71 @@ test('a push encodes for the next proxy only when gRPC has written the previous 
     await ads.server.pushQueueIdle();
     assert.equal(ads.server.inFlightBytes, 0);
   } finally {
+    client.close();
+    await ads.server.close();
+  }
+});
+
+test('an endpoint push goes first: not queued behind a full push still under way', T, async () => {
+  // ~200 KB of CDS: more than a paused stream's flow-control window takes.
+  const withClusters = (n: number, pa: number) => {
+    const clusters: Record<string, object> = {};
+    for (let i = 0; i < 1000; i++)
+      clusters[`c${i}`] = { ...cluster(`c${i}`, n), alt_stat_name: 'x'.repeat(150) };
+    return state({ clusters, endpoints: { a: endpoints('a', [pa]), b: endpoints('b', [1]) } });
+  };
+  // One push slot, and the first stream in line stops reading: the full push is slow to reach the rest.
+  const ads = await startAds(withClusters(0, 1), {
+    generators: generators([]),
+    pushConcurrency: 1,
+    sendTimeoutMs: 60_000,
+  });
+  const stuckClient = new FakeAdsClient(ads.address);
+  const client = new FakeAdsClient(ads.address);
+  try {
+    const stuck = stuckClient.stream(sidecarNode('stuck', 'default', '10.0.0.9'));
+    stuck.request(CLUSTER_TYPE_URL);
+    const r0 = await stuck.nextOf(CLUSTER_TYPE_URL);
+    const stuckAcked = once(ads.server, 'ack');
+    stuck.ack(r0);
+    await stuckAcked;
+    const call = (stuck as unknown as { call: grpc.ClientDuplexStream<unknown, unknown> }).call;
+    call.pause();
+
+    const streams = [1, 2].map((i) => client.deltaStream(sidecarNode(`app-${i}`, 'default', `10.0.0.${i}`)));
+    for (const d of streams) {
+      d.subscribe(CLUSTER_TYPE_URL);
+      d.ack(await d.nextOf(CLUSTER_TYPE_URL));
+      d.subscribe(ENDPOINT_TYPE_URL, ['a', 'b']);
+      const eds = await d.nextOf(ENDPOINT_TYPE_URL);
+      const acked = once(ads.server, 'ack');
+      d.ack(eds);
+      await acked;
+    }
+
+    // A full push (every cluster changes): the stuck stream, first in line, takes the slot.
+    const first = once(ads.server, 'response');
+    ads.update(withClusters(1, 1), [KIND.cluster]);
+    const [conn] = (await first) as [{ proxy?: { nodeId: string } }];
+    assert.match(conn.proxy?.nodeId ?? '', /stuck/);
+
+    // An endpoint change now reaches the others at once, before the full push does.
+    const next = withClusters(1, 2);
+    ads.server.push(push(next, false, ['a']));
+    for (const d of streams) {
+      const r = await d.next();
+      assert.equal(r.type_url, ENDPOINT_TYPE_URL, 'the endpoint change comes first');
+      assert.deepEqual(r.names, ['a']);
+      d.ack(r);
+    }
+    call.resume();
+    // The full push still reaches them, with the newer push context merged into it.
+    for (const d of streams) {
+      const r = await d.nextOf(CLUSTER_TYPE_URL);
+      assert.equal(r.names.length, 1000);
+    }
+  } finally {
+    stuckClient.close();
     client.close();
     await ads.server.close();
   }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CLUSTER_TYPE_URL } from '../../../src/lib/xds/type-urls.ts';
+import { CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL } from '../../../src/lib/xds/type-urls.ts';
 import type { Proxy } from '../../../src/pilot/model/proxy.ts';
 import { configsOfKindsChanged } from '../../../src/pilot/model/push-request.ts';
 import type { XdsConnection } from '../../../src/pilot/xds/connection.ts';
@@ -15,7 +15,17 @@ import {
   xdsResource,
 } from '../../../src/pilot/xds/generator-registry.ts';
 import { FakeAdsClient, sidecarNode } from '../../support/fake-ads-client.ts';
-import { cluster, KIND, startAds, state, type TestState, testNoOpenHandles } from './harness.ts';
+import {
+  cluster,
+  endpoints,
+  KIND,
+  probe,
+  probeDelta,
+  startAds,
+  state,
+  type TestState,
+  testNoOpenHandles,
+} from './harness.ts';
 
 const T = { timeout: 30_000 };
 
@@ -184,5 +194,55 @@ test(
     }
   },
 );
+
+test('equal subscriptions are one Set held by every stream; a change copies, others keep it', T, async () => {
+  const eds = { a: endpoints('a', [1]), b: endpoints('b', [2]), c: endpoints('c', [3]) };
+  const ads = await startAds(state({ endpoints: eds }));
+  const client = new FakeAdsClient(ads.address);
+  const namesOf = (ip: string) =>
+    ads.server
+      .connections()
+      .find((c) => c.proxy?.nodeId.includes(ip))
+      ?.watched.get(ENDPOINT_TYPE_URL)?.resourceNames;
+  try {
+    const d1 = client.deltaStream(sidecarNode('app-1', 'default', '10.0.0.1'));
+    const d2 = client.deltaStream(sidecarNode('app-2', 'default', '10.0.0.2'));
+    const s3 = client.stream(sidecarNode('app-3', 'default', '10.0.0.3'));
+    d1.subscribe(ENDPOINT_TYPE_URL, ['a', 'b', 'c']);
+    d2.subscribe(ENDPOINT_TYPE_URL, ['c', 'b', 'a']);
+    s3.request(ENDPOINT_TYPE_URL, ['b', 'a', 'c']);
+    const [r1, r2, r3] = await Promise.all([
+      d1.nextOf(ENDPOINT_TYPE_URL),
+      d2.nextOf(ENDPOINT_TYPE_URL),
+      s3.nextOf(ENDPOINT_TYPE_URL),
+    ]);
+    d1.ack(r1);
+    d2.ack(r2);
+    // The SotW ACK repeats the names (in another order): the stream keeps the Set it holds.
+    s3.ack(r3, ['c', 'a', 'b']);
+    await Promise.all([probeDelta(d1), probeDelta(d2), probe(s3)]);
+    const shared = namesOf('10.0.0.1');
+    assert.deepEqual([...(shared ?? [])].sort(), ['a', 'b', 'c']);
+    assert.equal(namesOf('10.0.0.2'), shared, 'delta streams with equal names hold one Set');
+    assert.equal(namesOf('10.0.0.3'), shared, 'SotW too, also after its ACK');
+
+    // Unsubscribing copies for that stream only; the Set the others hold is untouched.
+    d1.unsubscribe(ENDPOINT_TYPE_URL, ['c']);
+    await probeDelta(d1);
+    assert.deepEqual([...(namesOf('10.0.0.1') ?? [])].sort(), ['a', 'b']);
+    assert.deepEqual([...(shared ?? [])].sort(), ['a', 'b', 'c']);
+    assert.equal(namesOf('10.0.0.2'), shared);
+    // The change still reaches the generators: a push sends d1 only what it subscribes to.
+    ads.update(state({ endpoints: { a: endpoints('a', [4]), b: eds.b, c: endpoints('c', [5]) } }), [
+      KIND.endpoint,
+    ]);
+    const [p1, p2] = await Promise.all([d1.nextOf(ENDPOINT_TYPE_URL), d2.nextOf(ENDPOINT_TYPE_URL)]);
+    assert.deepEqual(p1.names.sort(), ['a']);
+    assert.deepEqual(p2.names.sort(), ['a', 'c']);
+  } finally {
+    client.close();
+    await ads.server.close();
+  }
+});
 
 testNoOpenHandles();

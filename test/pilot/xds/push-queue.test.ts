@@ -194,3 +194,30 @@ test('concurrency must be a positive integer', () => {
     /positive integer/,
   );
 });
+
+test('mergeIfWaiting merges only into a waiting item; it never queues or touches one in progress', async () => {
+  const seen: [string, string[]][] = [];
+  let release!: () => void;
+  const q = new PushQueue<string, string[]>({
+    concurrency: 1,
+    merge,
+    process: (k, v) => {
+      seen.push([k, v]);
+      if (k === 'a') return new Promise<void>((r) => (release = r));
+    },
+  });
+  q.enqueue('a', ['1']);
+  q.enqueue('b', ['2']);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(q.inProgress, 1);
+  assert.equal(q.mergeIfWaiting('a', ['x']), false, 'in progress: left alone');
+  assert.equal(q.mergeIfWaiting('b', ['3']), true);
+  assert.equal(q.mergeIfWaiting('c', ['4']), false, 'not queued: stays so');
+  assert.equal(q.pending, 1);
+  release();
+  await q.idle();
+  assert.deepEqual(seen, [
+    ['a', ['1']],
+    ['b', ['2', '3']],
+  ]);
+});
