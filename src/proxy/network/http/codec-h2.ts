@@ -27,7 +27,17 @@ import {
 } from './codec-h1.ts';
 import { ActiveStream, type HttpConnection } from './connection-manager.ts';
 import { PAUSE_UPSTREAM_FULL } from './flow-control.ts';
-import { H_CONTENT_LENGTH, H_HOST, HeaderMap } from './headers.ts';
+import {
+  H_CONNECTION,
+  H_CONTENT_LENGTH,
+  H_HOST,
+  H_KEEP_ALIVE,
+  H_PROXY_CONNECTION,
+  H_TE,
+  H_TRANSFER_ENCODING,
+  H_UPGRADE,
+  HeaderMap,
+} from './headers.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } =
   http2.constants;
@@ -74,6 +84,50 @@ export function toH2Headers(h: HeaderMap, out: http2.OutgoingHttpHeaders): http2
     else if (Array.isArray(prev)) prev.push(v);
     else out[n] = [String(prev), v];
   });
+  return out;
+}
+
+/** The same fields as H2_FORBIDDEN, as bits of their well-known header ids (all < 32). */
+const H2_FORBIDDEN_IDS =
+  (1 << H_CONNECTION) |
+  (1 << H_KEEP_ALIVE) |
+  (1 << H_PROXY_CONNECTION) |
+  (1 << H_TRANSFER_ENCODING) |
+  (1 << H_UPGRADE) |
+  (1 << H_HOST);
+
+/**
+ * HeaderMap → node:http2 raw header list, appended to `out` ([name, value, ...], which may
+ * already hold pseudo-headers). The fields dropped are toH2Headers' ones, found by header id
+ * instead of by name. node:http2 takes this list as it is; an object goes through a copy into a
+ * dictionary object and a key walk in `respond`/`request` first, which the profile showed.
+ * Repeated fields stay in their order instead of being grouped.
+ */
+export function toH2RawHeaders(h: HeaderMap, out: string[]): string[] {
+  const ids = h.ids;
+  const dead = h.dead;
+  for (let i = 0; i < h.count; i++) {
+    if (dead[i] !== 0) continue;
+    const id = ids[i];
+    if (id < 32 && ((H2_FORBIDDEN_IDS >>> id) & 1) !== 0) continue;
+    const v = h.valueAt(i);
+    if (id === H_TE && v.toLowerCase() !== 'trailers') continue;
+    const n = h.nameAt(i);
+    if (n.charCodeAt(0) === 58) continue;
+    out.push(n, v);
+  }
+  const names = h.addedNames;
+  const values = h.addedValues;
+  const addedIds = h.addedIds;
+  for (let j = 0; j < h.addedCount; j++) {
+    const id = addedIds[j];
+    if (id < 32 && ((H2_FORBIDDEN_IDS >>> id) & 1) !== 0) continue;
+    const v = values[j];
+    if (id === H_TE && v.toLowerCase() !== 'trailers') continue;
+    const n = names[j];
+    if (n.charCodeAt(0) === 58) continue;
+    out.push(n, v);
+  }
   return out;
 }
 
@@ -340,6 +394,7 @@ export class H2StreamIo implements Pausable {
   private waitTrailers = false;
   private trailersSent = false;
   private waiters: Pausable[] | null = null;
+  private drainListened = false;
 
   constructor(owner: H2Downstream, s: ActiveStream, stream: http2.ServerHttp2Stream, now: number) {
     this.owner = owner;
@@ -351,8 +406,8 @@ export class H2StreamIo implements Pausable {
     stream.on('end', this.onEnd);
     stream.on('close', this.onClose);
     stream.on('error', noop);
-    stream.on('wantTrailers', this.onWantTrailers);
-    stream.on('drain', this.onDrain);
+    // 'wantTrailers' is listened to when a response leaves its stream open for trailers, and
+    // 'drain' once a source is throttled: most streams need neither listener.
   }
 
   private onData = (chunk: Buffer): void => {
@@ -383,11 +438,12 @@ export class H2StreamIo implements Pausable {
 
   /** Sends the response HEADERS; returns the (approximate) bytes of the head. */
   respond(status: number, h: HeaderMap, endStream: boolean): number {
-    const out = toH2Headers(h, { ':status': status });
+    const out = toH2RawHeaders(h, [':status', String(status)]);
     this.responded = true;
     if (endStream) this.ended = true;
     const st = this.stream;
     if (st.destroyed || st.closed) return 0;
+    if (!endStream && !this.waitTrailers) st.on('wantTrailers', this.onWantTrailers);
     this.waitTrailers = !endStream;
     try {
       st.respond(out, { endStream, waitForTrailers: !endStream });
@@ -461,7 +517,12 @@ export class H2StreamIo implements Pausable {
 
   /** Pauses `source` until this stream's send buffer drains. */
   throttle(source: Pausable): void {
-    if (!this.stream.writableNeedDrain) return;
+    const st = this.stream;
+    if (!st.writableNeedDrain) return;
+    if (!this.drainListened) {
+      this.drainListened = true;
+      st.on('drain', this.onDrain);
+    }
     const w = (this.waiters ??= []);
     if (!w.includes(source)) {
       w.push(source);

@@ -330,14 +330,15 @@ export class H2UpstreamStream {
   private ended = false;
   private requestEnded = false;
   private waiters: Pausable[] | null = null;
+  private drainListened = false;
 
   constructor(client: H2Client, req: H2PoolRequest) {
     this.client = client;
     this.req = req;
   }
 
-  /** Sends the request HEADERS (opens the stream). */
-  sendHeaders(headers: http2.OutgoingHttpHeaders, endStream: boolean): void {
+  /** Sends the request HEADERS (opens the stream); a raw list ([name, value, ...]) is cheapest. */
+  sendHeaders(headers: http2.OutgoingHttpHeaders | string[], endStream: boolean): void {
     const c = this.client;
     let st: http2.ClientHttp2Stream;
     try {
@@ -358,8 +359,8 @@ export class H2UpstreamStream {
     st.on('end', this.onEnd);
     st.on('close', this.onClose);
     st.on('error', noop);
-    st.on('wantTrailers', this.onWantTrailers);
-    st.on('drain', this.onDrain);
+    // Only a stream left open for trailers asks for them; 'drain' is listened to once throttled.
+    if (!endStream) st.on('wantTrailers', this.onWantTrailers);
   }
 
   private onInfo = (h: http2.IncomingHttpHeaders, _flags: number, raw: string[]): void => {
@@ -467,6 +468,10 @@ export class H2UpstreamStream {
   throttle(source: Pausable): void {
     const st = this.stream;
     if (st === null || !st.writableNeedDrain) return;
+    if (!this.drainListened) {
+      this.drainListened = true;
+      st.on('drain', this.onDrain);
+    }
     const w = (this.waiters ??= []);
     if (!w.includes(source)) {
       w.push(source);

@@ -44,7 +44,7 @@ import {
 import type { H2Pool, H2PoolRequest, H2UpstreamStream } from '../../../upstream/pool/h2.ts';
 import type { Pausable } from '../../write-buffer.ts';
 import { chunkHeader, type H1Parser, HEAD_CONTINUE, HEAD_NO_BODY } from '../codec-h1.ts';
-import { toH2Headers } from '../codec-h2.ts';
+import { toH2Headers, toH2RawHeaders } from '../codec-h2.ts';
 import type { ActiveStream } from '../connection-manager.ts';
 import {
   CONTINUE,
@@ -1075,12 +1075,16 @@ class H2UpstreamRequest implements H2PoolRequest, Attempt {
 
   sendHead(s: ActiveStream, h: HeaderMap, _chunked: boolean, _upgrade: boolean, endStream: boolean): void {
     const secure = (this.host.transport ?? this.pool.settings.transport).kind.startsWith('tls');
-    const out = toH2Headers(h, {
-      ':method': s.method,
-      ':path': s.path,
-      ':authority': s.authority,
-      ':scheme': secure ? 'https' : 'http',
-    });
+    const out = toH2RawHeaders(h, [
+      ':method',
+      s.method,
+      ':path',
+      s.path,
+      ':authority',
+      s.authority,
+      ':scheme',
+      secure ? 'https' : 'http',
+    ]);
     this.up!.sendHeaders(out, endStream);
   }
 
