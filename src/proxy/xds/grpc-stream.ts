@@ -24,27 +24,9 @@ import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import { isIP } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
+import { GrpcStatus } from '../../lib/grpc-status.ts';
 
-/** gRPC status codes (google.rpc.Code). */
-export const GrpcStatus = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
+export { GrpcStatus };
 
 const STATUS_NAMES: readonly string[] = Object.keys(GrpcStatus);
 

@@ -6,29 +6,12 @@
  */
 import type { HTTPFaultInjection } from '../../../api/networking/virtual-service.ts';
 import { parseDuration } from '../../../lib/duration.ts';
+import { GrpcStatus } from '../../../lib/grpc-status.ts';
 import { toProtoDuration } from '../../../lib/xds/well-known.ts';
 import type { Proto } from './match.ts';
 
 /** gRPC status names as Istio's webhook accepts them, by code. */
-const GRPC_STATUS_CODES: Readonly<Record<string, number>> = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-};
+const GRPC_STATUS_CODES: Readonly<Record<string, number>> = GrpcStatus;
 
 /** Istio Percent (0-100, fractions allowed) -> FractionalPercent per million. */
 export function percentPerMillion(value: number): Proto {

@@ -10,37 +10,15 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, test } from 'node:test';
-import {
-  H1Parser,
-  type H1ParserHandler,
-  HEAD_CONTINUE,
-  KIND_REQUEST,
-} from '../../../../src/proxy/network/http/codec-h1.ts';
 import { toH2Headers, toH2RawHeaders } from '../../../../src/proxy/network/http/codec-h2.ts';
 import { encodeField, H_UPGRADE, HeaderMap } from '../../../../src/proxy/network/http/headers.ts';
 import { assertNoOpenHandles, ProxyHarness, routeConfig, staticCluster } from '../../support/harness.ts';
+import { parseHead } from './h1-head.ts';
 import { closeSession, h2connect, h2request } from './h2-support.ts';
 
 after(async () => {
   await assertNoOpenHandles();
 });
-
-function parseHead(text: string): HeaderMap {
-  let seen: HeaderMap | undefined;
-  const h: H1ParserHandler = {
-    onMessageHead(p) {
-      seen = p.headers;
-      return HEAD_CONTINUE;
-    },
-    onBody() {},
-    onTrailers() {},
-    onMessageComplete: () => true,
-  };
-  const p = new H1Parser(KIND_REQUEST, h, { maxHeaderBytes: 8192, maxHeaderCount: 100 });
-  p.execute(Buffer.from(text, 'latin1'));
-  if (p.isError || seen === undefined) throw new Error(`did not parse: ${p.errorDetails}`);
-  return seen;
-}
 
 /** The object form flattened to pairs in its own order (arrays become repeated pairs). */
 function objectPairs(h: HeaderMap): string[] {
