@@ -26,7 +26,7 @@ import {
   METHOD_TRACE,
 } from './codec-h1.ts';
 import { ActiveStream, type HttpConnection } from './connection-manager.ts';
-import { PAUSE_UPSTREAM_FULL } from './flow-control.ts';
+import { PAUSE_UPSTREAM_FULL, StreamDrainWaiters } from './flow-control.ts';
 import {
   H_CONNECTION,
   H_CONTENT_LENGTH,
@@ -393,8 +393,7 @@ export class H2StreamIo implements Pausable {
   /** The response HEADERS asked for a trailers step (so END_STREAM comes with wantTrailers). */
   private waitTrailers = false;
   private trailersSent = false;
-  private waiters: Pausable[] | null = null;
-  private drainListened = false;
+  private drainWaiters: StreamDrainWaiters | null = null;
 
   constructor(owner: H2Downstream, s: ActiveStream, stream: http2.ServerHttp2Stream, now: number) {
     this.owner = owner;
@@ -427,7 +426,7 @@ export class H2StreamIo implements Pausable {
 
   private onClose = (): void => {
     const s = this.s;
-    this.releaseWaiters();
+    this.drainWaiters?.release();
     if (s.done) return;
     // Closed under us: the client reset the stream (or the session went away).
     s.hcm.stats.downstreamRqRxReset.value++;
@@ -505,7 +504,7 @@ export class H2StreamIo implements Pausable {
 
   /** RST_STREAM for a local error (the connection carries on). */
   reset(): void {
-    this.releaseWaiters();
+    this.drainWaiters?.release();
     const st = this.stream;
     if (!st.destroyed && !st.closed) st.close(NGHTTP2_INTERNAL_ERROR);
   }
@@ -519,26 +518,7 @@ export class H2StreamIo implements Pausable {
   throttle(source: Pausable): void {
     const st = this.stream;
     if (!st.writableNeedDrain) return;
-    if (!this.drainListened) {
-      this.drainListened = true;
-      st.on('drain', this.onDrain);
-    }
-    const w = (this.waiters ??= []);
-    if (!w.includes(source)) {
-      w.push(source);
-      source.pauseReading();
-    }
-  }
-
-  private onDrain = (): void => {
-    this.releaseWaiters();
-  };
-
-  private releaseWaiters(): void {
-    const w = this.waiters;
-    if (w === null) return;
-    this.waiters = null;
-    for (const p of w) p.resumeReading();
+    (this.drainWaiters ??= new StreamDrainWaiters(st)).wait(source);
   }
 
   // Reading control.

@@ -12,6 +12,7 @@ import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { logger } from '../../../lib/log.ts';
 import { fromRawH2Headers, H2Keepalive } from '../../network/http/codec-h2.ts';
+import { StreamDrainWaiters } from '../../network/http/flow-control.ts';
 import type { HeaderMap } from '../../network/http/headers.ts';
 import type { Http2Settings } from '../../network/http/protocol-options.ts';
 import type { Pausable } from '../../network/write-buffer.ts';
@@ -329,8 +330,7 @@ export class H2UpstreamStream {
   private released = false;
   private ended = false;
   private requestEnded = false;
-  private waiters: Pausable[] | null = null;
-  private drainListened = false;
+  private drainWaiters: StreamDrainWaiters | null = null;
 
   constructor(client: H2Client, req: H2PoolRequest) {
     this.client = client;
@@ -399,7 +399,7 @@ export class H2UpstreamStream {
   };
 
   private onClose = (): void => {
-    this.releaseWaiters();
+    this.drainWaiters?.release();
     if (this.ended) return;
     const st = this.stream!;
     const code = st.rstCode;
@@ -468,26 +468,7 @@ export class H2UpstreamStream {
   throttle(source: Pausable): void {
     const st = this.stream;
     if (st === null || !st.writableNeedDrain) return;
-    if (!this.drainListened) {
-      this.drainListened = true;
-      st.on('drain', this.onDrain);
-    }
-    const w = (this.waiters ??= []);
-    if (!w.includes(source)) {
-      w.push(source);
-      source.pauseReading();
-    }
-  }
-
-  private onDrain = (): void => {
-    this.releaseWaiters();
-  };
-
-  private releaseWaiters(): void {
-    const w = this.waiters;
-    if (w === null) return;
-    this.waiters = null;
-    for (const p of w) p.resumeReading();
+    (this.drainWaiters ??= new StreamDrainWaiters(st)).wait(source);
   }
 
   pauseReading(): void {
