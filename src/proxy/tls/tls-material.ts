@@ -7,8 +7,41 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import type { ProtoReader } from '../config/proto.ts';
 import { readDataSource } from '../config/proto.ts';
-import { compileStringMatcher } from '../matcher/string-matcher.ts';
-import { parseSubjectAltNames, type SanMatcher } from '../upstream/transport-socket.ts';
+import { compileStringMatcher, type StringMatch } from '../matcher/string-matcher.ts';
+
+export const SAN_DNS = 'DNS';
+export const SAN_URI = 'URI';
+export const SAN_IP = 'IP_ADDRESS';
+export const SAN_EMAIL = 'EMAIL';
+
+export interface SanMatcher {
+  /** '' = any type (deprecated match_subject_alt_names). */
+  readonly type: string;
+  readonly matcher: StringMatch;
+}
+
+/** "DNS:a, URI:spiffe://x, IP Address:1.2.3.4" → typed list. */
+export function parseSubjectAltNames(text: string): { type: string; value: string }[] {
+  const out: { type: string; value: string }[] = [];
+  for (const part of text.split(/,\s*/)) {
+    const colon = part.indexOf(':');
+    if (colon < 0) continue;
+    const kind = part.slice(0, colon).trim();
+    const value = part.slice(colon + 1).trim();
+    const type =
+      kind === 'DNS'
+        ? SAN_DNS
+        : kind === 'URI'
+          ? SAN_URI
+          : kind === 'IP Address'
+            ? SAN_IP
+            : kind === 'email'
+              ? SAN_EMAIL
+              : kind;
+    out.push({ type, value });
+  }
+  return out;
+}
 
 export interface CertificateMaterial {
   readonly cert: Buffer | undefined;
@@ -34,11 +67,11 @@ export const EMPTY_VALIDATION: ValidationMaterial = {
   spkiPins: [],
 };
 
-/** extensions.transport_sockets.tls.v3.TlsCertificate. */
-export function compileTlsCertificate(
-  cert: ProtoReader,
-  readFile: (p: string) => Buffer,
-): CertificateMaterial {
+/**
+ * extensions.transport_sockets.tls.v3.TlsCertificate as given (either half may be missing; the
+ * caller decides what a lone half means): the one reader for up- and downstream TLS.
+ */
+export function readTlsCertificate(cert: ProtoReader, readFile: (p: string) => Buffer): CertificateMaterial {
   const chain = cert.message('certificate_chain');
   const key = cert.message('private_key');
   const out = {
@@ -58,6 +91,15 @@ export function compileTlsCertificate(
     cert.unsupported(f);
   }
   cert.done();
+  return out;
+}
+
+/** A serving certificate (TlsCertificate): both the chain and the key are required. */
+export function compileTlsCertificate(
+  cert: ProtoReader,
+  readFile: (p: string) => Buffer,
+): CertificateMaterial {
+  const out = readTlsCertificate(cert, readFile);
   if (cert.ctx.ok && (out.cert === undefined || out.key === undefined))
     cert.ctx.error(cert.path, 'a certificate needs both certificate_chain and private_key');
   return out;

@@ -10,7 +10,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { type CompileContext, type ProtoReader, readAny, readDataSource } from '../config/proto.ts';
 import { EXTENSION, TYPE } from '../config/type-names.ts';
-import { compileStringMatcher, type StringMatch } from '../matcher/string-matcher.ts';
+import { compileStringMatcher } from '../matcher/string-matcher.ts';
+import { parseSubjectAltNames, readTlsCertificate, type SanMatcher } from '../tls/tls-material.ts';
 import type { Host } from './host.ts';
 
 export interface TransportSocketFactory {
@@ -74,17 +75,6 @@ export class RawTransportSocketFactory implements TransportSocketFactory {
 }
 
 export const RAW_TRANSPORT = new RawTransportSocketFactory();
-
-export const SAN_DNS = 'DNS';
-export const SAN_URI = 'URI';
-export const SAN_IP = 'IP_ADDRESS';
-export const SAN_EMAIL = 'EMAIL';
-
-export interface SanMatcher {
-  /** '' = any type (deprecated match_subject_alt_names). */
-  readonly type: string;
-  readonly matcher: StringMatch;
-}
 
 export interface TlsOriginationSettings {
   readonly sni: string | undefined;
@@ -184,29 +174,6 @@ export class TlsTransportSocketFactory implements TransportSocketFactory {
       `upstream certificate SANs [${cert?.subjectaltname ?? ''}] match none of the configured subject alt name matchers`,
     );
   }
-}
-
-/** "DNS:a, URI:spiffe://x, IP Address:1.2.3.4" → typed list. */
-export function parseSubjectAltNames(text: string): { type: string; value: string }[] {
-  const out: { type: string; value: string }[] = [];
-  for (const part of text.split(/,\s*/)) {
-    const colon = part.indexOf(':');
-    if (colon < 0) continue;
-    const kind = part.slice(0, colon).trim();
-    const value = part.slice(colon + 1).trim();
-    const type =
-      kind === 'DNS'
-        ? SAN_DNS
-        : kind === 'URI'
-          ? SAN_URI
-          : kind === 'IP Address'
-            ? SAN_IP
-            : kind === 'email'
-              ? SAN_EMAIL
-              : kind;
-    out.push({ type, value });
-  }
-  return out;
 }
 
 const TLS_VERSIONS = ['TLS_AUTO', 'TLSv1_0', 'TLSv1_1', 'TLSv1_2', 'TLSv1_3'] as const;
@@ -314,22 +281,10 @@ function compileCommonTlsContext(
   if (certs.length > 1) ctx.error(c.at('tls_certificates'), 'only one client certificate is supported');
   const cert = certs[0];
   if (cert) {
-    const chain = cert.message('certificate_chain');
-    const key = cert.message('private_key');
-    if (chain) s.cert = readDataSource(chain, readFile);
-    if (key) s.key = readDataSource(key, readFile);
-    const pw = cert.message('password');
-    if (pw) s.passphrase = readDataSource(pw, readFile)?.toString('utf8');
-    for (const f of [
-      'pkcs12',
-      'watched_directory',
-      'private_key_provider',
-      'ocsp_staple',
-      'signed_certificate_timestamp',
-    ]) {
-      cert.unsupported(f);
-    }
-    cert.done();
+    const material = readTlsCertificate(cert, readFile);
+    s.cert = material.cert;
+    s.key = material.key;
+    s.passphrase = material.passphrase;
     if ((s.cert === undefined) !== (s.key === undefined))
       ctx.error(cert.path, 'certificate_chain and private_key go together');
   }
