@@ -107,15 +107,11 @@ export function compileTlsCertificate(
 
 const SAN_TYPES = ['SAN_TYPE_UNSPECIFIED', 'EMAIL', 'DNS', 'URI', 'IP_ADDRESS', 'OTHER_NAME'] as const;
 
-/** extensions.transport_sockets.tls.v3.CertificateValidationContext. */
-export function compileCertificateValidationContext(
-  v: ProtoReader,
-  readFile: (p: string) => Buffer,
-): ValidationMaterial {
-  const caR = v.message('trusted_ca');
-  const ca = caR ? readDataSource(caR, readFile) : undefined;
-  const crlR = v.message('crl');
-  const crl = crlR ? readDataSource(crlR, readFile) : undefined;
+/**
+ * A CertificateValidationContext's match_typed_subject_alt_names and the deprecated
+ * match_subject_alt_names (any SAN type): the one compiler for up- and downstream TLS.
+ */
+export function compileSanMatchers(v: ProtoReader): SanMatcher[] {
   const sanMatchers: SanMatcher[] = [];
   for (const m of v.messages('match_typed_subject_alt_names')) {
     const type = m.enumName('san_type', SAN_TYPES);
@@ -131,6 +127,19 @@ export function compileCertificateValidationContext(
     const matcher = compileStringMatcher(sm);
     if (matcher) sanMatchers.push({ type: '', matcher });
   }
+  return sanMatchers;
+}
+
+/** extensions.transport_sockets.tls.v3.CertificateValidationContext. */
+export function compileCertificateValidationContext(
+  v: ProtoReader,
+  readFile: (p: string) => Buffer,
+): ValidationMaterial {
+  const caR = v.message('trusted_ca');
+  const ca = caR ? readDataSource(caR, readFile) : undefined;
+  const crlR = v.message('crl');
+  const crl = crlR ? readDataSource(crlR, readFile) : undefined;
+  const sanMatchers = compileSanMatchers(v);
   const certHashes = v.strings('verify_certificate_hash').map((h) => h.replace(/:/g, '').toLowerCase());
   certHashes.forEach((h, i) => {
     if (!/^[0-9a-f]{64}$/.test(h))

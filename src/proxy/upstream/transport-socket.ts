@@ -10,8 +10,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { type CompileContext, type ProtoReader, readAny, readDataSource } from '../config/proto.ts';
 import { EXTENSION, TYPE } from '../config/type-names.ts';
-import { compileStringMatcher } from '../matcher/string-matcher.ts';
-import { parseSubjectAltNames, readTlsCertificate, type SanMatcher } from '../tls/tls-material.ts';
+import {
+  compileSanMatchers,
+  parseSubjectAltNames,
+  readTlsCertificate,
+  type SanMatcher,
+} from '../tls/tls-material.ts';
 import type { Host } from './host.ts';
 
 export interface TransportSocketFactory {
@@ -320,29 +324,7 @@ function compileValidationContext(
 ): void {
   const ca = v.message('trusted_ca');
   if (ca) s.ca = readDataSource(ca, readFile);
-  const matchers: SanMatcher[] = [];
-  for (const m of v.messages('match_typed_subject_alt_names')) {
-    const type = m.enumName('san_type', [
-      'SAN_TYPE_UNSPECIFIED',
-      'EMAIL',
-      'DNS',
-      'URI',
-      'IP_ADDRESS',
-      'OTHER_NAME',
-    ] as const);
-    if (type === 'SAN_TYPE_UNSPECIFIED' || type === 'OTHER_NAME')
-      m.ctx.error(m.at('san_type'), `san_type ${type} is not supported`);
-    const sm = m.message('matcher');
-    const matcher = sm ? compileStringMatcher(sm) : undefined;
-    m.unsupported('oid');
-    m.done();
-    if (matcher) matchers.push({ type, matcher });
-  }
-  for (const sm of v.messages('match_subject_alt_names')) {
-    const matcher = compileStringMatcher(sm);
-    if (matcher) matchers.push({ type: '', matcher });
-  }
-  s.sanMatchers = matchers;
+  s.sanMatchers = compileSanMatchers(v);
   const trust = v.enumName('trust_chain_verification', ['VERIFY_TRUST_CHAIN', 'ACCEPT_UNTRUSTED'] as const);
   if (trust !== 'VERIFY_TRUST_CHAIN')
     v.ctx.error(v.at('trust_chain_verification'), 'ACCEPT_UNTRUSTED is not supported');
