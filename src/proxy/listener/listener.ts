@@ -46,6 +46,7 @@ import { compileDownstreamTlsContext, DownstreamTls, TlsStats } from '../tls/dow
 import type { SecretStore } from '../tls/secret-store.ts';
 import { compileSocketAddress } from '../upstream/cluster.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
+import { openTransportSocket } from '../upstream/transport-socket.ts';
 import {
   compileListenerFilters,
   type DownstreamInfo,
@@ -327,21 +328,8 @@ function compileDownstreamTransportSocket(
   handshakeTimeoutMs: number | undefined,
 ): DownstreamTls | undefined {
   if (!r) return undefined;
-  const name = r.string('name');
-  const any = r.raw('typed_config');
-  r.raw('config_type');
-  r.done();
-  if (any === undefined || any === null) {
-    if (name === 'envoy.transport_sockets.raw_buffer' || name === '') return undefined;
-    r.ctx.error(r.at('typed_config'), `transport socket ${JSON.stringify(name)} needs a typed_config`);
-    return undefined;
-  }
-  const opened = readAny(r.ctx, any, r.at('typed_config'));
-  if (!opened) return undefined;
-  if (opened.typeName === TYPE.RAW_BUFFER) {
-    opened.reader.done();
-    return undefined;
-  }
+  const opened = openTransportSocket(r);
+  if (opened === undefined || opened === 'raw_buffer') return undefined;
   if (opened.typeName !== DOWNSTREAM_TLS_CONTEXT) {
     r.ctx.error(r.at('typed_config'), `downstream transport socket type ${opened.typeName} is not supported`);
     return undefined;

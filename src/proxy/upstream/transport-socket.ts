@@ -189,18 +189,20 @@ const NODE_VERSIONS: Record<string, tls.SecureVersion | undefined> = {
   TLSv1_3: 'TLSv1.3',
 };
 
-/** core.v3.TransportSocket → factory (raw_buffer when unset). */
-export function compileTransportSocket(
-  r: ProtoReader | undefined,
-  readFile: (p: string) => Buffer = readFileSync,
-): TransportSocketFactory | undefined {
-  if (!r) return RAW_TRANSPORT;
+/** What a core.v3.TransportSocket asks for: plain TCP, or a typed config to compile. */
+export type OpenedTransportSocket = 'raw_buffer' | { typeName: string; reader: ProtoReader };
+
+/**
+ * Opens a core.v3.TransportSocket for either direction: raw_buffer (by name with no config, or
+ * typed) or the typed config; undefined after an error, recorded on `r.ctx`.
+ */
+export function openTransportSocket(r: ProtoReader): OpenedTransportSocket | undefined {
   const name = r.string('name');
   const any = r.raw('typed_config');
   r.raw('config_type');
   r.done();
   if (any === undefined || any === null) {
-    if (name === EXTENSION.TRANSPORT_SOCKET_RAW || name === '') return RAW_TRANSPORT;
+    if (name === EXTENSION.TRANSPORT_SOCKET_RAW || name === '') return 'raw_buffer';
     r.ctx.error(r.at('typed_config'), `transport socket ${JSON.stringify(name)} needs a typed_config`);
     return undefined;
   }
@@ -208,8 +210,20 @@ export function compileTransportSocket(
   if (!opened) return undefined;
   if (opened.typeName === TYPE.RAW_BUFFER) {
     opened.reader.done();
-    return RAW_TRANSPORT;
+    return 'raw_buffer';
   }
+  return opened;
+}
+
+/** core.v3.TransportSocket → factory (raw_buffer when unset). */
+export function compileTransportSocket(
+  r: ProtoReader | undefined,
+  readFile: (p: string) => Buffer = readFileSync,
+): TransportSocketFactory | undefined {
+  if (!r) return RAW_TRANSPORT;
+  const opened = openTransportSocket(r);
+  if (opened === undefined) return undefined;
+  if (opened === 'raw_buffer') return RAW_TRANSPORT;
   if (opened.typeName === TYPE.UPSTREAM_TLS_CONTEXT)
     return compileUpstreamTlsContext(opened.reader, readFile);
   r.ctx.error(r.at('typed_config'), `transport socket type ${opened.typeName} is not supported`);
