@@ -24,32 +24,18 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Exec, type ExecResult, spawnExec } from '../../agent/iptables.ts';
 
 /** `ip netns exec NS` bind-mounts /etc/netns/NS/<file> over /etc/<file>: per-pod /etc/hosts. */
 export const ETC_NETNS = '/etc/netns';
 const NODE = 'node';
 const BRIDGE = 'mzbr0';
 
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+/** A finished command (the agent's process runner: one implementation for iptables and ip). */
+export type RunResult = ExecResult;
 
 /** Runs a command to completion, feeding `input` on stdin. Rejects only if it cannot start. */
-export function runCommand(command: string, args: readonly string[], input?: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-    child.stdin.on('error', () => {});
-    child.stdin.end(input ?? '');
-  });
-}
+export const runCommand: Exec = spawnExec;
 
 /** Runs a command; its stdout, or an error naming the command and its stderr when it fails. */
 export async function must(command: string, args: readonly string[], input?: string): Promise<string> {
